@@ -1,0 +1,242 @@
+import type { Static, TSchema } from "@sinclair/typebox";
+import type { Metadata } from "./metadata.ts";
+import type { Duplex, PacketConn } from "./stream.ts";
+
+/** The plugin API version this host implements. A plugin declaring another major is refused. */
+export const API_VERSION = 1;
+
+export type PluginKind = "inbound" | "outbound" | "group" | "rule" | "resolver" | "transport";
+
+/** Logger handed to plugins: lines are prefixed with the plugin's name and reach `/logs`. */
+export interface Logger {
+  error(message: string, ...args: unknown[]): void;
+  warn(message: string, ...args: unknown[]): void;
+  info(message: string, ...args: unknown[]): void;
+  debug(message: string, ...args: unknown[]): void;
+}
+
+/** Thrown (or returned) for anything a user caused; the message names the thing. */
+export class UserError extends Error {
+  override name = "UserError";
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Outbounds
+ * ------------------------------------------------------------------------------------------- */
+
+export interface DialOptions {
+  /** AbortSignal for the whole dial (tunnel timeout, connection closed by the user). */
+  signal?: AbortSignal;
+}
+
+/** A proxy: something that can carry a connection to `metadata`'s destination. */
+export interface Outbound {
+  readonly name: string;
+  /** Display type as mihomo's `/proxies` shows it: `Direct`, `Reject`, `Http`, `Shadowsocks`, … */
+  readonly type: string;
+  readonly supportsUdp: boolean;
+  /** Server address (`host:port`) or "" — shown by the controller. */
+  readonly addr: string;
+  dialTcp(metadata: Metadata, options?: DialOptions): Promise<Duplex>;
+  /** Optional: outbounds without UDP leave it out or reject with a clear error. */
+  dialUdp?(metadata: Metadata, options?: DialOptions): Promise<PacketConn>;
+  close?(): void | Promise<void>;
+}
+
+/** A group is an outbound that picks among members by name. */
+export interface Group extends Outbound {
+  readonly isGroup: true;
+  /** The member the group would use now. */
+  now(): string;
+  /** Member names, in order. */
+  members(): string[];
+  /** The member that carries this connection (may itself be a group). */
+  pick(metadata: Metadata): Outbound;
+  /** Manual selection (select groups; pins for url-test/fallback). Returns false if not allowed. */
+  select?(name: string): boolean;
+  hidden?: boolean;
+  icon?: string;
+}
+
+export function isGroup(o: Outbound): o is Group {
+  return (o as Partial<Group>).isGroup === true;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Inbounds
+ * ------------------------------------------------------------------------------------------- */
+
+/** What an inbound hands to the tunnel for one accepted TCP connection. */
+export interface TcpRequest {
+  metadata: Metadata;
+  stream: Duplex;
+  /** Client bytes already read past the handshake; sent first on the outbound. */
+  head?: Uint8Array;
+  /**
+   * Called once the tunnel has an outbound connection (ok) or failed (err), before any relaying, so
+   * the inbound can answer its handshake (`HTTP 200`, SOCKS reply). Return false to abort.
+   */
+  onReady?(result: { ok: true; remoteAddress: string } | { ok: false; error: Error; rejected: boolean }): void;
+}
+
+/** One UDP flow from an inbound: datagrams from one client address. */
+export interface UdpRequest {
+  metadata: Metadata;
+  /** Send a reply datagram back to the client as coming from `host:port`. */
+  reply(data: Uint8Array, host: string, port: number): void;
+}
+
+/** A UDP flow the tunnel has routed; the inbound pushes further datagrams into it. */
+export interface UdpFlow {
+  send(data: Uint8Array, host: string, port: number): void;
+  close(): void;
+}
+
+export interface Tunnel {
+  handleTcp(request: TcpRequest): void;
+  /** Route the first datagram of a flow; later datagrams go through the returned flow. */
+  handleUdp(request: UdpRequest, first: Uint8Array): UdpFlow;
+}
+
+export interface Inbound {
+  /** Open listeners. Resolves when they accept connections; rejects naming the address on failure. */
+  start(): Promise<void>;
+  close(): void | Promise<void>;
+  /** Addresses actually bound, `host:port` (useful with port 0). */
+  addresses(): string[];
+}
+
+/** Settings every inbound shares, resolved by the core from the general keys or the listener entry. */
+export interface InboundCommon {
+  name: string;
+  listen: string;
+  port: number;
+  /** `user → password`; undefined means no authentication. */
+  users?: Map<string, string>;
+  /** Source CIDR checks (`lan-allowed-ips`, `lan-disallowed-ips`, `skip-auth-prefixes`). */
+  allowSource(ip: string): boolean;
+  skipAuth(ip: string): boolean;
+  /** `listeners[].proxy` / `listeners[].rule`. */
+  specialProxy: string;
+  specialRules: string;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Rules
+ * ------------------------------------------------------------------------------------------- */
+
+/** Per-connection state for rule evaluation (lazy DNS is done by the router, not by rules). */
+export interface MatchContext {
+  readonly metadata: Metadata;
+}
+
+/** Hints that let the router replace linear scans by hash sets and range tables. */
+export type RuleIndex =
+  | { kind: "domain"; value: string }
+  | { kind: "domain-suffix"; value: string }
+  | { kind: "ip-cidr"; value: string };
+
+export interface Rule {
+  /** Runtime name as mihomo shows it in `/rules` and `/connections` (`DomainSuffix`, `Match`, …). */
+  readonly type: string;
+  readonly payload: string;
+  /** True when the rule needs the destination IP and may trigger a lookup (no `no-resolve`). */
+  readonly needsIp: boolean;
+  match(metadata: Metadata): boolean;
+  readonly index?: RuleIndex;
+}
+
+export interface RuleParseContext {
+  /** Parse one nested rule (`TYPE,payload[,params]`) — for logic rules. */
+  parseRule(line: string): Rule;
+  warn(message: string): void;
+}
+
+export interface RuleDefinition<S extends TSchema = TSchema> {
+  /** Optional schema for the payload string (validated before `parse`). */
+  payload?: S;
+  /** Types like AND/OR/NOT/DOMAIN-REGEX whose payload may contain commas. */
+  payloadTakesRest?: boolean;
+  /** Rule types that take no payload (MATCH). */
+  noPayload?: boolean;
+  parse(payload: string, params: string[], ctx: RuleParseContext): Rule;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Resolvers and transports
+ * ------------------------------------------------------------------------------------------- */
+
+export interface Resolver {
+  /** Exchange one DNS message (wire format). */
+  exchange(message: Uint8Array, options?: DialOptions): Promise<Uint8Array>;
+  close?(): void | Promise<void>;
+}
+
+export interface Transport {
+  wrap(stream: Duplex, options?: DialOptions): Promise<Duplex>;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Registration
+ * ------------------------------------------------------------------------------------------- */
+
+/** Services the core lends to created objects. */
+export interface CreateContext {
+  /** Scoped logger ("[plugin-name] …"). */
+  log: Logger;
+  /** Look up another outbound or group by name (resolved lazily: call at dial time). */
+  outbound(name: string): Outbound | undefined;
+  /** Names of every top-level proxy and group, in config order (for GLOBAL and include-all). */
+  outboundNames(): string[];
+  /** Open a TCP connection to `host:port` directly, resolving names with the core's resolver. */
+  dialDirect(host: string, port: number, options?: DialOptions): Promise<Duplex>;
+  /** Resolve a name to one address (IPv4 preferred) with the core's resolver. */
+  resolve(host: string): Promise<string>;
+  transport(name: string): TransportDefinition | undefined;
+  /** The tunnel (inbounds only). */
+  tunnel: Tunnel;
+  /** Home directory: relative paths in the config resolve against it. */
+  homeDir: string;
+}
+
+export interface InboundDefinition<S extends TSchema = TSchema> {
+  options: S;
+  create(options: Static<S>, common: InboundCommon, ctx: CreateContext): Inbound;
+}
+
+export interface OutboundDefinition<S extends TSchema = TSchema> {
+  options: S;
+  create(options: Static<S> & { name: string }, ctx: CreateContext): Outbound;
+}
+
+export interface GroupDefinition<S extends TSchema = TSchema> {
+  options: S;
+  create(options: Static<S> & { name: string; proxies: string[] }, ctx: CreateContext): Group;
+}
+
+export interface ResolverDefinition<S extends TSchema = TSchema> {
+  options: S;
+  create(url: URL, options: Static<S>, ctx: CreateContext): Resolver;
+}
+
+export interface TransportDefinition<S extends TSchema = TSchema> {
+  options: S;
+  create(options: Static<S>, ctx: CreateContext): Transport;
+}
+
+export interface PluginHost {
+  readonly apiVersion: number;
+  registerInbound<S extends TSchema>(type: string, definition: InboundDefinition<S>): void;
+  registerOutbound<S extends TSchema>(type: string, definition: OutboundDefinition<S>): void;
+  registerGroup<S extends TSchema>(type: string, definition: GroupDefinition<S>): void;
+  registerRule<S extends TSchema>(type: string, definition: RuleDefinition<S>): void;
+  registerResolver<S extends TSchema>(scheme: string, definition: ResolverDefinition<S>): void;
+  registerTransport<S extends TSchema>(name: string, definition: TransportDefinition<S>): void;
+  log: Logger;
+}
+
+export interface Plugin {
+  name: string;
+  apiVersion: number;
+  setup(host: PluginHost): void | Promise<void>;
+}
