@@ -1,0 +1,492 @@
+import type { Static, TSchema } from "@sinclair/typebox";
+import ipaddr from "ipaddr.js";
+import type { Registry } from "../core/registry.ts";
+import { Hosts } from "../dns/hosts.ts";
+import { UserError } from "../sdk/types.ts";
+import { decode } from "./decode.ts";
+import type { ConfigIssue } from "./issues.ts";
+import { type ParsedRule, parseRuleLine } from "./rules.ts";
+import { ConfigSchema, GroupCommonSchema, INACTIVE_SECTIONS, ListenerCommonSchema, ProxyCommonSchema } from "./schema.ts";
+import { suggest } from "./suggest.ts";
+import { parseYaml, type Position } from "./yaml.ts";
+
+export type RawConfig = Static<typeof ConfigSchema>;
+
+/** Built-in outbounds: name → registered outbound type (config.md §6.1). GLOBAL is built apart. */
+export const BUILTIN_OUTBOUNDS: Record<string, string> = {
+  DIRECT: "direct",
+  REJECT: "reject",
+  "REJECT-DROP": "reject-drop",
+  PASS: "pass",
+  COMPATIBLE: "direct",
+};
+
+export interface ProxySpec {
+  name: string;
+  type: string;
+  path: string;
+  options: Record<string, unknown>;
+}
+
+export interface GroupSpec extends ProxySpec {
+  members: string[];
+}
+
+export interface ListenerSpec {
+  name: string;
+  type: string;
+  path: string;
+  listen: string;
+  port: number;
+  /** undefined = no authentication. */
+  users: Map<string, string> | undefined;
+  /** Whether lan-allowed/disallowed-ips and skip-auth-prefixes apply (default listeners, listeners without users). */
+  lanRules: boolean;
+  proxy: string;
+  rule: string;
+  options: Record<string, unknown>;
+}
+
+export interface BuiltConfig {
+  raw: RawConfig;
+  mode: "rule" | "global" | "direct";
+  logLevel: "silent" | "error" | "warning" | "info" | "debug";
+  ipv6: boolean;
+  proxies: ProxySpec[];
+  groups: GroupSpec[];
+  rules: ParsedRule[];
+  subRules: Map<string, ParsedRule[]>;
+  listeners: ListenerSpec[];
+  hosts: Hosts;
+  lanAllowed: string[];
+  lanDisallowed: string[];
+  skipAuthPrefixes: string[];
+  issues: ConfigIssue[];
+}
+
+export interface BuildResult {
+  config: BuiltConfig | undefined;
+  issues: ConfigIssue[];
+}
+
+/** Parse and validate a config text. Never touches the network; `config` is undefined on errors. */
+export function buildConfig(text: string, registry: Registry): BuildResult {
+  const parsed = parseYaml(text);
+  const issues = [...parsed.issues];
+  if (issues.some((i) => i.severity === "error")) return { config: undefined, issues };
+  if (parsed.value === null || typeof parsed.value !== "object" || Array.isArray(parsed.value)) {
+    issues.push({ severity: "error", code: "config.not-a-map", path: "", message: "the config must be a mapping of keys" });
+    return { config: undefined, issues };
+  }
+  const b = new Builder(registry, parsed.positions, issues);
+  const config = b.build(parsed.value as Record<string, unknown>);
+  return { config: issues.some((i) => i.severity === "error") ? undefined : config, issues };
+}
+
+class Builder {
+  constructor(
+    private readonly registry: Registry,
+    private readonly positions: Map<string, Position>,
+    private readonly issues: ConfigIssue[],
+  ) {}
+
+  private error(path: string, message: string, code = "config.invalid", hint?: string): void {
+    const pos = this.positions.get(path);
+    this.issues.push({ severity: "error", code, path, line: pos?.line, column: pos?.column, message, hint });
+  }
+
+  private warn(path: string, message: string, code = "config.warning", hint?: string): void {
+    const pos = this.positions.get(path);
+    this.issues.push({ severity: "warning", code, path, line: pos?.line, column: pos?.column, message, hint });
+  }
+
+  private decode<S extends TSchema>(schema: S, value: unknown, path: string, weak: boolean, underscore = false) {
+    return decode(schema, value, {
+      mode: weak ? "weak" : "strict",
+      underscoreAsDash: underscore,
+      path,
+      positions: this.positions,
+      issues: this.issues,
+    });
+  }
+
+  build(input: Record<string, unknown>): BuiltConfig {
+    const raw = this.sections(input);
+    const names = new Set<string>(Object.keys(BUILTIN_OUTBOUNDS));
+    const proxies = this.proxies(raw, names);
+    const groups = this.groups(raw, names);
+    const outboundNames = new Set([...names, "GLOBAL"]);
+    this.checkGroupMembers(groups, outboundNames);
+    const subRules = new Map<string, ParsedRule[]>();
+    for (const [name, lines] of Object.entries(raw["sub-rules"] ?? {})) {
+      if (!name) this.error("sub-rules", "a sub-rule list needs a name");
+      subRules.set(name, this.rules(lines, `sub-rules["${name}"]`, outboundNames));
+    }
+    const rules = this.rules(raw.rules ?? [], "rules", outboundNames);
+    let hosts = new Hosts();
+    try {
+      hosts = new Hosts(raw.hosts ?? {});
+    } catch (err) {
+      this.error("hosts", (err as Error).message);
+    }
+    const lanAllowed = this.cidrs(raw["lan-allowed-ips"] ?? ["0.0.0.0/0", "::/0"], "lan-allowed-ips");
+    const lanDisallowed = this.cidrs(raw["lan-disallowed-ips"] ?? [], "lan-disallowed-ips");
+    const skipAuthPrefixes = this.cidrs(raw["skip-auth-prefixes"] ?? [], "skip-auth-prefixes");
+    const listeners = this.listeners(raw, outboundNames, subRules);
+    this.tunnels(raw, listeners, outboundNames);
+    for (const section of INACTIVE_SECTIONS) {
+      const v = raw[section as keyof RawConfig];
+      const active = section === "dns" || section === "tun" || section === "sniffer" ? (v as { enable?: boolean })?.enable : v;
+      if (active && (!Array.isArray(v) || v.length > 0) && !(typeof v === "number" && v === 0)) {
+        this.warn(section, `"${section}" is parsed and validated, but not active in this version of ferry`, "config.inactive");
+      }
+    }
+    if (raw["allow-lan"] !== true && raw["bind-address"] && raw["bind-address"] !== "*") {
+      this.warn("bind-address", "bind-address has no effect while allow-lan is false (listeners bind 127.0.0.1)");
+    }
+    return {
+      raw,
+      mode: (raw.mode ?? "rule") as BuiltConfig["mode"],
+      logLevel: (raw["log-level"] ?? "info") as BuiltConfig["logLevel"],
+      ipv6: raw.ipv6 ?? true,
+      proxies,
+      groups,
+      rules,
+      subRules,
+      listeners,
+      hosts,
+      lanAllowed,
+      lanDisallowed,
+      skipAuthPrefixes,
+      issues: this.issues,
+    };
+  }
+
+  /**
+   * Decode each top-level section on its own, so one bad key does not hide the errors of the
+   * others (test-config reports them all) and the valid sections can still be cross-checked.
+   */
+  private sections(input: Record<string, unknown>): RawConfig {
+    const props = ConfigSchema.properties as Record<string, TSchema>;
+    const raw: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(input)) {
+      const schema = props[key];
+      if (!schema) {
+        const near = suggest(key, Object.keys(props));
+        this.warn(key, `unknown key "${key}"`, "config.unknown-key", near && `did you mean "${near}"?`);
+        continue;
+      }
+      const decoded = this.decode(schema, value, key, false);
+      if (decoded !== undefined) raw[key] = decoded;
+    }
+    return raw as RawConfig;
+  }
+
+  private proxies(raw: RawConfig, names: Set<string>): ProxySpec[] {
+    const out: ProxySpec[] = [];
+    (raw.proxies ?? []).forEach((entry, i) => {
+      const path = `proxies[${i}]`;
+      if (entry === null) return;
+      const common = this.decode(ProxyCommonSchema, pick(entry, ["name", "type"]), path, true, true);
+      if (!common) return;
+      const entryReg = this.registry.get("outbound", common.type);
+      if (!entryReg) {
+        this.error(`${path}.type`, `unsupported proxy type "${common.type}"`, "proxy.unknown-type");
+        return;
+      }
+      if (names.has(common.name)) {
+        this.error(`${path}.name`, `duplicate proxy name "${common.name}"`, "proxy.duplicate-name");
+        return;
+      }
+      names.add(common.name);
+      const schema = withCommon(entryReg.definition.options, ProxyCommonSchema);
+      const options = this.decode(schema, entry, path, true, true) as Record<string, unknown> | undefined;
+      if (!options) return;
+      out.push({ name: common.name, type: common.type.toLowerCase(), path, options });
+    });
+    return out;
+  }
+
+  private groups(raw: RawConfig, names: Set<string>): GroupSpec[] {
+    const out: GroupSpec[] = [];
+    (raw["proxy-groups"] ?? []).forEach((entry, i) => {
+      const path = `proxy-groups[${i}]`;
+      if (entry === null) return;
+      const common = this.decode(GroupCommonSchema, pick(entry, ["name", "type"]), path, true);
+      if (!common) return;
+      const reg = this.registry.get("group", common.type);
+      if (!reg) {
+        this.error(`${path}.type`, `unsupported group type "${common.type}"`, "group.unknown-type");
+        return;
+      }
+      if (names.has(common.name)) {
+        this.error(`${path}.name`, `duplicate proxy or group name "${common.name}"`, "group.duplicate-name");
+        return;
+      }
+      names.add(common.name);
+      const options = this.decode(withCommon(reg.definition.options, GroupCommonSchema), entry, path, true) as
+        | Record<string, unknown>
+        | undefined;
+      if (!options) return;
+      const members = (options.proxies as string[] | undefined) ?? [];
+      const hasSource = members.length > 0 || options.use || options["include-all"] || options["include-all-proxies"] || options["include-all-providers"];
+      if (!hasSource) this.error(path, `group "${common.name}" has no proxies, use or include-all`, "group.empty");
+      out.push({ name: common.name, type: common.type.toLowerCase(), path, options, members });
+    });
+    return out;
+  }
+
+  /** Members must exist; groups of groups must not loop (config.md §23 #20, #21). */
+  private checkGroupMembers(groups: GroupSpec[], known: Set<string>): void {
+    for (const g of groups) {
+      g.members.forEach((m, j) => {
+        if (!known.has(m)) this.error(`${g.path}.proxies[${j}]`, `proxy "${m}" not found`, "group.member-not-found");
+      });
+    }
+    const byName = new Map(groups.map((g) => [g.name, g]));
+    const state = new Map<string, "visiting" | "done">();
+    const visit = (g: GroupSpec, stack: string[]): void => {
+      if (state.get(g.name) === "done") return;
+      if (state.get(g.name) === "visiting") {
+        const cycle = [...stack.slice(stack.indexOf(g.name)), g.name];
+        this.error(g.path, `proxy groups form a cycle: ${cycle.join(" -> ")}`, "group.cycle");
+        return;
+      }
+      state.set(g.name, "visiting");
+      for (const m of g.members) {
+        const child = byName.get(m);
+        if (child) visit(child, [...stack, g.name]);
+      }
+      state.set(g.name, "done");
+    };
+    for (const g of groups) visit(g, []);
+  }
+
+  private rules(lines: string[], base: string, targets: Set<string>): ParsedRule[] {
+    const out: ParsedRule[] = [];
+    let matchAt = -1;
+    lines.forEach((line, i) => {
+      const path = `${base}[${i}]`;
+      try {
+        const parsed = parseRuleLine(line, this.registry, (message) => this.warn(path, message, "rule.warning"));
+        if (!targets.has(parsed.target)) {
+          this.error(path, `proxy "${parsed.target}" not found`, "rule.target-not-found");
+          return;
+        }
+        if (matchAt >= 0 && matchAt === out.length - 1 && out[matchAt]?.rule.type === "Match") {
+          this.warn(path, "rule after MATCH is never reached", "rule.unreachable");
+        }
+        if (parsed.rule.type === "Match") matchAt = out.length;
+        out.push(parsed);
+      } catch (err) {
+        this.error(path, err instanceof Error ? err.message : String(err), "rule.invalid");
+      }
+    });
+    if (base === "rules" && lines.length > 0 && matchAt < 0) {
+      this.warn(base, "no MATCH rule: connections no rule matches go DIRECT", "rule.no-match");
+    }
+    return out;
+  }
+
+  private cidrs(list: string[], path: string): string[] {
+    list.forEach((c, i) => {
+      try {
+        ipaddr.parseCIDR(c);
+      } catch {
+        this.error(`${path}[${i}]`, `"${c}" is not a CIDR`);
+      }
+    });
+    return list;
+  }
+
+  private listeners(raw: RawConfig, outbounds: Set<string>, subRules: Map<string, ParsedRule[]>): ListenerSpec[] {
+    const out: ListenerSpec[] = [];
+    const allowLan = raw["allow-lan"] === true;
+    const bind = raw["bind-address"] ?? "*";
+    if (allowLan && bind !== "*" && !ipaddr.isValid(bind.replace(/^\[|\]$/g, ""))) {
+      this.error("bind-address", `"${bind}" is not an IP address or "*"`);
+    }
+    const listen = allowLan ? (bind === "*" ? "0.0.0.0" : bind.replace(/^\[|\]$/g, "")) : "127.0.0.1";
+    const globalUsers = this.authentication(raw.authentication ?? []);
+    const defaults: [keyof RawConfig, string, string][] = [
+      ["port", "http", "DEFAULT-HTTP"],
+      ["socks-port", "socks", "DEFAULT-SOCKS"],
+      ["mixed-port", "mixed", "DEFAULT-MIXED"],
+    ];
+    for (const [key, type, name] of defaults) {
+      const port = raw[key] as number | undefined;
+      if (!port) continue;
+      out.push({ name, type, path: key, listen, port, users: globalUsers, lanRules: true, proxy: "", rule: "", options: {} });
+    }
+    (raw.listeners ?? []).forEach((entry, i) => {
+      const path = `listeners[${i}]`;
+      if (entry === null) return;
+      const common = this.decode(ListenerCommonSchema, pick(entry, ["name", "type", "port"]), path, true, true);
+      if (!common) return;
+      const reg = this.registry.get("inbound", common.type);
+      if (!reg) {
+        this.error(`${path}.type`, `unsupported listener type "${common.type}"`, "listener.unknown-type");
+        return;
+      }
+      if (out.some((l) => l.name === common.name && !l.path.startsWith("port") && l.path.startsWith("listeners"))) {
+        this.error(`${path}.name`, `duplicate listener name "${common.name}"`, "listener.duplicate-name");
+        return;
+      }
+      const options = this.decode(withCommon(reg.definition.options, ListenerCommonSchema), entry, path, true, true) as
+        | (Static<typeof ListenerCommonSchema> & Record<string, unknown>)
+        | undefined;
+      if (!options) return;
+      const address = options.listen ?? "0.0.0.0";
+      if (!ipaddr.isValid(address)) this.error(`${path}.listen`, `"${address}" is not an IP literal`);
+      if (options.proxy && !outbounds.has(options.proxy)) {
+        this.error(`${path}.proxy`, `proxy "${options.proxy}" not found`, "listener.proxy-not-found");
+      }
+      if (options.rule && !subRules.has(options.rule)) {
+        this.warn(`${path}.rule`, `sub-rule "${options.rule}" not found: rules are used instead`);
+      }
+      let ports: number[] = [];
+      try {
+        ports = expandPorts(options.port);
+      } catch (err) {
+        this.error(`${path}.port`, (err as Error).message);
+      }
+      const users = options.users ? new Map(options.users.map((u) => [u.username, u.password])) : globalUsers;
+      for (const port of ports) {
+        out.push({
+          name: common.name,
+          type: common.type.toLowerCase(),
+          path,
+          listen: address,
+          port,
+          users: users && users.size > 0 ? users : undefined,
+          lanRules: !options.users,
+          proxy: options.proxy ?? "",
+          rule: options.rule ?? "",
+          options,
+        });
+      }
+    });
+    const seen = new Map<string, string>();
+    for (const l of out) {
+      const key = `${l.listen}:${l.port}`;
+      const other = seen.get(key);
+      if (other) this.warn(l.path, `port ${l.port} is also used by ${other}`, "listener.port-conflict");
+      else seen.set(key, l.path);
+    }
+    return out;
+  }
+
+  private authentication(entries: string[]): Map<string, string> | undefined {
+    const users = new Map<string, string>();
+    entries.forEach((e, i) => {
+      const colon = e.indexOf(":");
+      if (colon < 0) {
+        this.warn(`authentication[${i}]`, `"${e}" has no ":" between user and password; ignored`);
+        return;
+      }
+      users.set(e.slice(0, colon), e.slice(colon + 1));
+    });
+    return users.size > 0 ? users : undefined;
+  }
+
+  /** `tunnels` entries become `tunnel` listeners (config.md §14). */
+  private tunnels(raw: RawConfig, out: ListenerSpec[], outbounds: Set<string>): void {
+    if (!this.registry.get("inbound", "tunnel")) return;
+    (raw.tunnels ?? []).forEach((entry, i) => {
+      const path = `tunnels[${i}]`;
+      let network: string[];
+      let address: string;
+      let target: string;
+      let proxy = "";
+      if (typeof entry === "string") {
+        const parts = entry.split(",").map((s) => s.trim());
+        if (parts.length < 3 || parts.length > 4) {
+          this.error(path, `expected "network,listen-address,target[,proxy]", got ${parts.length} fields`);
+          return;
+        }
+        network = parts[0]!.split("/");
+        address = parts[1]!;
+        target = parts[2]!;
+        proxy = parts[3] ?? "";
+      } else {
+        network = Array.isArray(entry.network) ? entry.network.map(String) : [];
+        address = String(entry.address ?? "");
+        target = String(entry.target ?? "");
+        proxy = entry.proxy === undefined ? "" : String(entry.proxy);
+      }
+      if (network.length === 0 || network.some((n) => n !== "tcp" && n !== "udp")) {
+        this.error(path, `network must be tcp, udp or tcp/udp, got "${network.join("/")}"`);
+        return;
+      }
+      const listen = splitHostPort(address);
+      const problem = !listen
+        ? `listen address "${address}" must be host:port`
+        : !splitHostPort(target)
+          ? `target "${target}" must be host:port`
+          : proxy && !outbounds.has(proxy)
+            ? `proxy "${proxy}" not found`
+            : undefined;
+      if (problem || !listen) {
+        this.error(path, problem ?? "invalid tunnel");
+        return;
+      }
+      out.push({
+        name: `tunnel-${i}`,
+        type: "tunnel",
+        path,
+        listen: listen.host,
+        port: listen.port,
+        users: undefined,
+        lanRules: false,
+        proxy,
+        rule: "",
+        options: { network, target },
+      });
+    });
+  }
+}
+
+/** Copy only some keys (to decode the type-independent part before the type's schema is known). */
+function pick(entry: unknown, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (entry === null || typeof entry !== "object") return out;
+  const lower = new Map(Object.keys(entry).map((k) => [k.toLowerCase(), k]));
+  for (const k of keys) {
+    const actual = lower.get(k);
+    if (actual !== undefined) out[actual] = (entry as Record<string, unknown>)[actual];
+  }
+  return out;
+}
+
+/** A plugin's option schema with the shared keys (name, type, …) merged in. */
+function withCommon(schema: TSchema, common: TSchema): TSchema {
+  const props = { ...(common as { properties?: object }).properties, ...(schema as { properties?: object }).properties };
+  const required = [
+    ...new Set([...((common as { required?: string[] }).required ?? []), ...((schema as { required?: string[] }).required ?? [])]),
+  ];
+  return { ...schema, type: "object", properties: props, required } as TSchema;
+}
+
+/** Listener `port`: `10808`, `200,302`, `401-429` (config.md §13.1). */
+export function expandPorts(port: number | string): number[] {
+  if (typeof port === "number") return [port];
+  const out: number[] = [];
+  for (const item of port.split(",")) {
+    const [a, b] = item.trim().split("-").map((s) => Number(s.trim()));
+    if (a === undefined || !Number.isInteger(a) || (b !== undefined && !Number.isInteger(b))) {
+      throw new UserError(`invalid port range "${port}"`);
+    }
+    for (let p = a; p <= (b ?? a); p++) {
+      if (p < 0 || p > 65535) throw new UserError(`port ${p} out of range in "${port}"`);
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+function splitHostPort(s: string): { host: string; port: number } | undefined {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(s);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  return port <= 65535 ? { host: m[1] || "0.0.0.0", port } : undefined;
+}

@@ -1,0 +1,307 @@
+import { isIP } from "node:net";
+import ipaddr from "ipaddr.js";
+import { BUILTIN_OUTBOUNDS, type BuiltConfig, type ListenerSpec } from "../config/build.ts";
+import { HostResolver } from "../dns/resolver.ts";
+import { log as rootLog, scopedLogger } from "../log.ts";
+import type { Duplex } from "../sdk/stream.ts";
+import {
+  type CreateContext,
+  type DialOptions,
+  type Group,
+  type Inbound,
+  type InboundCommon,
+  type Outbound,
+  UserError,
+} from "../sdk/types.ts";
+import type { Registry } from "./registry.ts";
+import { Router } from "./router.ts";
+import { connectTcp } from "./socket-stream.ts";
+import type { Tracker } from "./tracker.ts";
+import type { TunnelImpl, TunnelState } from "./tunnel.ts";
+
+/** Process-wide pieces that outlive one config: the tracker and the tunnel (its state is swapped). */
+export interface Shared {
+  registry: Registry;
+  tracker: Tracker;
+  tunnel: TunnelImpl;
+  homeDir: string;
+}
+
+export interface RunningInbound {
+  spec: ListenerSpec;
+  inbound: Inbound;
+  plugin: string;
+  /** Everything the listener was created from: equal keys mean the running socket can be kept. */
+  key: string;
+  started: boolean;
+}
+
+/** Source-address lists of the built-in listeners (and `listeners` entries without users). */
+export interface LanLists {
+  lanAllowed: string[];
+  lanDisallowed: string[];
+  skipAuthPrefixes: string[];
+}
+
+/**
+ * Owns one loaded config: outbounds, groups, router, listeners. A reload builds a new Engine beside
+ * the old, swaps the tunnel's state to it, then closes the old one's listeners; open connections
+ * keep the outbounds they were dialled with.
+ */
+export class Engine {
+  readonly outbounds = new Map<string, Outbound>();
+  /** Top-level proxies and groups in config order (GLOBAL's members, `/proxies`). */
+  readonly order: string[] = [];
+  readonly inbounds: RunningInbound[] = [];
+  readonly router: Router;
+  /** Rule indices switched off by `PATCH /rules/disable`; forgotten on reload. */
+  readonly disabledRules = new Set<number>();
+  readonly subRouters = new Map<string, Router>();
+  readonly resolver: HostResolver;
+  readonly state: TunnelState;
+  private closed = false;
+  /** Held by the resolver: `setIpv6` changes it in place. */
+  private readonly resolveOptions: { ipv6: boolean };
+
+  constructor(
+    readonly config: BuiltConfig,
+    readonly shared: Shared,
+  ) {
+    this.resolveOptions = { ipv6: config.ipv6 };
+    this.resolver = new HostResolver(config.hosts, this.resolveOptions);
+    const resolve = (host: string) => this.resolver.resolve(host);
+    this.createOutbounds();
+    this.router = new Router(config.rules, { resolve, log: scopedLogger("router") });
+    for (const [name, rules] of config.subRules) {
+      this.subRouters.set(name, new Router(rules, { resolve, log: scopedLogger("router") }));
+    }
+    this.state = {
+      mode: config.mode,
+      outbound: (name) => this.outbounds.get(name),
+      router: this.router,
+      subRouter: (name) => this.subRouters.get(name),
+      hostsLookup: (host) => this.resolver.fromHosts(host),
+      log: rootLog,
+    };
+    this.createInbounds();
+  }
+
+  private context(plugin: string): CreateContext {
+    return {
+      log: scopedLogger(plugin),
+      outbound: (name) => this.outbounds.get(name),
+      outboundNames: () => this.order,
+      dialDirect: (host, port, options) => this.dialDirect(host, port, options),
+      resolve: (host) => this.resolver.resolve(host),
+      transport: (name) => this.shared.registry.get("transport", name)?.definition,
+      tunnel: this.shared.tunnel,
+      homeDir: this.shared.homeDir,
+    };
+  }
+
+  private createOutbounds(): void {
+    const { registry } = this.shared;
+    for (const [name, type] of Object.entries(BUILTIN_OUTBOUNDS)) {
+      const entry = registry.get("outbound", type);
+      if (!entry) throw new UserError(`built-in outbound type "${type}" is not registered`);
+      this.outbounds.set(name, entry.definition.create({ name }, this.context(entry.plugin)));
+    }
+    for (const p of this.config.proxies) {
+      const entry = registry.get("outbound", p.type)!;
+      this.outbounds.set(p.name, guard(entry.plugin, () => entry.definition.create({ ...p.options, name: p.name }, this.context(entry.plugin)), p.path));
+      this.order.push(p.name);
+    }
+    for (const g of this.config.groups) {
+      const entry = registry.get("group", g.type)!;
+      this.outbounds.set(
+        g.name,
+        guard(entry.plugin, () => entry.definition.create({ ...g.options, name: g.name, proxies: g.members }, this.context(entry.plugin)), g.path),
+      );
+      this.order.push(g.name);
+    }
+    if (!this.outbounds.has("GLOBAL")) {
+      const entry = registry.get("group", "select");
+      if (!entry) throw new UserError(`group type "select" is not registered (needed for GLOBAL)`);
+      const members = ["DIRECT", "REJECT", ...this.order];
+      const global = entry.definition.create({ name: "GLOBAL", proxies: members }, this.context(entry.plugin)) as Group;
+      this.outbounds.set("GLOBAL", global);
+    }
+  }
+
+  private createInbounds(): void {
+    for (const spec of this.config.listeners) this.inbounds.push(this.createInbound(spec));
+  }
+
+  private createInbound(spec: ListenerSpec): RunningInbound {
+    const { registry } = this.shared;
+    const lan = this.config;
+    const allow = cidrMatcher(lan.lanAllowed);
+    const deny = cidrMatcher(lan.lanDisallowed);
+    const skip = cidrMatcher(lan.skipAuthPrefixes);
+    const everyone = lan.lanAllowed.some((c) => c === "0.0.0.0/0") && lan.lanAllowed.some((c) => c === "::/0");
+    const open = everyone && lan.lanDisallowed.length === 0;
+    const entry = registry.get("inbound", spec.type)!;
+    const common: InboundCommon = {
+      name: spec.name,
+      listen: spec.listen,
+      port: spec.port,
+      users: spec.users,
+      allowSource: !spec.lanRules || open ? () => true : (ip) => !deny(ip) && allow(ip),
+      skipAuth: spec.lanRules && lan.skipAuthPrefixes.length > 0 ? skip : () => false,
+      specialProxy: spec.proxy,
+      specialRules: spec.rule,
+    };
+    const inbound = guard(entry.plugin, () => entry.definition.create(spec.options, common, this.context(entry.plugin)), spec.path);
+    return { spec, inbound, plugin: entry.plugin, key: listenerKey(spec, lan), started: false };
+  }
+
+  /**
+   * Take over the running listeners of `previous` whose settings are unchanged (same type, name,
+   * address, port, users, options and source lists), so a reload keeps their sockets. The
+   * listeners taken are removed from `previous`, whose close() then leaves them open.
+   */
+  adoptListeners(previous: Engine): number {
+    let adopted = 0;
+    this.inbounds.forEach((mine, i) => {
+      const j = previous.inbounds.findIndex((o) => o.started && o.key === mine.key);
+      if (j < 0) return;
+      this.inbounds[i] = previous.inbounds[j]!;
+      previous.inbounds.splice(j, 1);
+      adopted++;
+    });
+    return adopted;
+  }
+
+  /**
+   * Replace the listener set in place (`PATCH /configs` ports, allow-lan, lan lists): unchanged
+   * listeners keep their sockets, the others are closed before the new ones bind.
+   */
+  async replaceListeners(specs: ListenerSpec[], lan: LanLists): Promise<void> {
+    Object.assign(this.config, lan);
+    this.config.listeners = specs;
+    const next = specs.map((spec) => this.createInbound(spec));
+    const current = this.inbounds.splice(0);
+    for (let i = 0; i < next.length; i++) {
+      const j = current.findIndex((o) => o.started && o.key === next[i]!.key);
+      if (j >= 0) next[i] = current.splice(j, 1)[0]!;
+    }
+    await Promise.all(current.map((r) => closeInbound(r)));
+    this.inbounds.push(...next);
+    await this.start();
+  }
+
+  setMode(mode: BuiltConfig["mode"]): void {
+    this.config.mode = mode;
+    this.state.mode = mode;
+  }
+
+  setIpv6(enabled: boolean): void {
+    this.config.ipv6 = enabled;
+    this.resolveOptions.ipv6 = enabled;
+  }
+
+  /** Route without the given top-level rules (`PATCH /rules/disable`); `/rules` still lists them. */
+  setDisabledRules(indices: Iterable<number>): void {
+    this.disabledRules.clear();
+    for (const i of indices) this.disabledRules.add(i);
+    const rules = this.config.rules.filter((_, i) => !this.disabledRules.has(i));
+    const resolve = (host: string) => this.resolver.resolve(host);
+    this.state.router = this.disabledRules.size === 0 ? this.router : new Router(rules, { resolve, log: scopedLogger("router") });
+  }
+
+  /** Open every listener not open yet. A listener that cannot bind is logged and skipped, as mihomo does. */
+  async start(): Promise<void> {
+    await Promise.all(
+      this.inbounds.map(async (r) => {
+        if (r.started) return;
+        const { spec, inbound, plugin } = r;
+        try {
+          await inbound.start();
+          r.started = true;
+          rootLog.info(`${spec.name} (${spec.type}) listening at ${inbound.addresses().join(", ")}`);
+        } catch (err) {
+          rootLog.error(`[${plugin}] ${spec.name}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }),
+    );
+  }
+
+  /** Addresses actually bound by the listener named `name` (DEFAULT-MIXED, a `listeners` name…). */
+  addresses(name: string): string[] {
+    return this.inbounds.filter((i) => i.spec.name === name).flatMap((i) => i.inbound.addresses());
+  }
+
+  /** Close listeners (and optionally outbounds). Open connections are the tracker's to close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.inbounds.map((r) => closeInbound(r)));
+    for (const o of this.outbounds.values()) {
+      try {
+        await o.close?.();
+      } catch (err) {
+        rootLog.error(`outbound ${o.name}: close failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  /** DIRECT dials: resolve, honour `ipv6: false`, and refuse loops into our own listeners. */
+  private async dialDirect(host: string, port: number, options?: DialOptions): Promise<Duplex> {
+    const ip = isIP(host) ? host : await this.resolver.resolve(host);
+    if (!this.config.ipv6 && isIP(ip) === 6) throw new UserError(`${ip}: IPv6 is disabled (ipv6: false)`);
+    if (this.isOwnListener(ip, port)) throw new UserError(`${host}:${port} is one of ferry's own listeners (loop refused)`);
+    return connectTcp(ip, port, options?.signal);
+  }
+
+  private isOwnListener(ip: string, port: number): boolean {
+    for (const { spec } of this.inbounds) {
+      if (spec.port !== port) continue;
+      if (spec.listen === ip || spec.listen === "0.0.0.0" || spec.listen === "::") {
+        return spec.listen === ip || isLoopbackOrLocal(ip);
+      }
+    }
+    return false;
+  }
+}
+
+async function closeInbound({ inbound, plugin, spec }: RunningInbound): Promise<void> {
+  try {
+    await inbound.close();
+  } catch (err) {
+    rootLog.error(`[${plugin}] ${spec.name}: close failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** What a listener is made of, as a comparable string (`Map`s as sorted pairs, object keys sorted). */
+function listenerKey(spec: ListenerSpec, lan: LanLists): string {
+  const users = spec.users ? [...spec.users].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : null;
+  const lists = spec.lanRules ? [lan.lanAllowed, lan.lanDisallowed, lan.skipAuthPrefixes] : null;
+  const { type, name, listen, port, lanRules, proxy, rule, options } = spec;
+  return JSON.stringify([type, name, listen, port, users, lanRules, proxy, rule, lists, options], (_, v) =>
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+/** Run a plugin's create(); a throw becomes a config error naming the plugin and the key path. */
+function guard<T>(plugin: string, fn: () => T, path: string): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UserError(`${path}: plugin "${plugin}" failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function isLoopbackOrLocal(ip: string): boolean {
+  return ip.startsWith("127.") || ip === "::1" || ip === "0.0.0.0" || ip === "::";
+}
+
+/** CIDR list membership for source checks; only built when the lists are not the defaults. */
+function cidrMatcher(cidrs: string[]): (ip: string) => boolean {
+  const parsed = cidrs.map((c) => ipaddr.parseCIDR(c));
+  return (ip) => {
+    if (!ipaddr.isValid(ip)) return false;
+    let addr = ipaddr.parse(ip);
+    if (addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
+    return parsed.some(([range, bits]) => range.kind() === addr.kind() && addr.match(range, bits));
+  };
+}

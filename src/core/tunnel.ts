@@ -1,0 +1,301 @@
+import { isIP } from "node:net";
+import { destinationOf, type Metadata } from "../sdk/metadata.ts";
+import type { Duplex, PacketConn } from "../sdk/stream.ts";
+import {
+  isGroup,
+  type Logger,
+  type Outbound,
+  type TcpRequest,
+  type Tunnel,
+  type UdpFlow,
+  type UdpRequest,
+} from "../sdk/types.ts";
+import { logEnabled } from "../log.ts";
+import { relay } from "./relay.ts";
+import { TrackedConnection, type Tracker } from "./tracker.ts";
+
+export type Mode = "rule" | "global" | "direct";
+
+export interface RouteResult {
+  rule: { rule: { type: string; payload: string } } | undefined;
+  target: string;
+}
+
+export interface RuleMatcher {
+  match(metadata: Metadata, accept: (target: string) => boolean): RouteResult | Promise<RouteResult>;
+}
+
+/** What the tunnel reads from the running Engine; swapped whole on reload. */
+export interface TunnelState {
+  mode: Mode;
+  outbound(name: string): Outbound | undefined;
+  router: RuleMatcher;
+  /** Rule lists of `sub-rules` chosen by listeners (`specialRules`); falls back to `router`. */
+  subRouter(name: string): RuleMatcher | undefined;
+  /** Hosts-only lookup before routing. */
+  hostsLookup(host: string): string | undefined;
+  log: Logger;
+}
+
+/** The state before the first config is in force: every connection is refused. */
+export const NOT_RUNNING: TunnelState = {
+  mode: "rule",
+  outbound: () => undefined,
+  router: {
+    match() {
+      throw new Error("ferry has no config in force");
+    },
+  },
+  subRouter: () => undefined,
+  hostsLookup: () => undefined,
+  log: { error() {}, warn() {}, info() {}, debug() {} },
+};
+
+const DIAL_TIMEOUT_MS = 10_000;
+const UDP_IDLE_MS = 60_000;
+const UDP_QUEUE_MAX = 64;
+const MAX_GROUP_DEPTH = 32;
+
+interface Route {
+  leaf: Outbound;
+  /** Leaf first, then every enclosing group, last the rule's target. */
+  chains: string[];
+  rule: string;
+  rulePayload: string;
+}
+
+/**
+ * inbound → tunnel → outbound. Pre-handles metadata (IP-literal hosts, hosts file), routes by
+ * mode or rules, unwraps groups to the leaf recording the chain, dials, then relays with the
+ * tracker watching. Knows no protocol: everything it calls comes from the registry.
+ */
+export class TunnelImpl implements Tunnel {
+  constructor(
+    private state: TunnelState,
+    private readonly tracker: Tracker,
+  ) {}
+
+  /** Reload: new connections use the new state; existing ones keep their outbounds. */
+  swap(state: TunnelState): void {
+    this.state = state;
+  }
+
+  handleTcp(request: TcpRequest): void {
+    this.routeAndDial(request).catch((err) => {
+      this.state.log.error(`[TCP] ${describe(request.metadata)}: ${messageOf(err)}`);
+      request.stream.close(err instanceof Error ? err : new Error(String(err)));
+    });
+  }
+
+  private async routeAndDial(request: TcpRequest): Promise<void> {
+    const { metadata, stream } = request;
+    this.prepare(metadata);
+    const routed = this.route(metadata);
+    const route = routed instanceof Promise ? await routed : routed;
+    if (stream.closed) return;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`dial timed out after ${DIAL_TIMEOUT_MS / 1000}s`)), DIAL_TIMEOUT_MS);
+    const abortOnClientClose = () => controller.abort(new Error("client closed"));
+    stream.onClose = abortOnClientClose;
+    let remote: Duplex;
+    try {
+      remote = await route.leaf.dialTcp(metadata, { signal: controller.signal });
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      if (!stream.closed) {
+        this.state.log.warn(
+          `[TCP] dial ${route.chains.join(" <- ")} (${matchText(route)}) ${metadata.sourceIP}:${metadata.sourcePort} --> ${destinationOf(metadata)} error: ${error.message}`,
+        );
+      }
+      request.onReady?.({ ok: false, error, rejected: false });
+      stream.close(error);
+      return;
+    } finally {
+      clearTimeout(timer);
+      if (stream.onClose === abortOnClientClose) stream.onClose = undefined;
+    }
+    if (stream.closed) {
+      remote.close();
+      return;
+    }
+    const conn = new TrackedConnection(metadata, route.chains, route.rule, route.rulePayload, remote.remoteAddress, () =>
+      stream.close(),
+    );
+    this.tracker.add(conn);
+    if (logEnabled("info")) this.state.log.info(
+      `[TCP] ${metadata.sourceIP}:${metadata.sourcePort} --> ${destinationOf(metadata)} match ${matchText(route)} using ${route.chains.join("[")}${"]".repeat(route.chains.length - 1)}`,
+    );
+    request.onReady?.({ ok: true, remoteAddress: remote.remoteAddress });
+    if (request.head && request.head.length > 0) {
+      conn.upload += request.head.length;
+      remote.write(request.head);
+    }
+    relay(stream, remote, conn, () => this.tracker.remove(conn));
+  }
+
+  handleUdp(request: UdpRequest, first: Uint8Array): UdpFlow {
+    return new UdpSession(request, first, this, this.tracker, this.state.log);
+  }
+
+  /** Pre-handle metadata before routing (IP-literal hosts, hosts file). */
+  prepare(metadata: Metadata): void {
+    prehandle(metadata, this.state);
+  }
+
+  /** Route one connection: listener proxy, mode, or rules; then unwrap groups to the leaf. */
+  route(metadata: Metadata): Route | Promise<Route> {
+    const s = this.state;
+    if (metadata.specialProxy) return this.resolveTarget(metadata.specialProxy, metadata, "", "");
+    if (s.mode === "global") return this.resolveTarget("GLOBAL", metadata, "", "");
+    if (s.mode === "direct") return this.resolveTarget("DIRECT", metadata, "", "");
+    const router = (metadata.specialRules && s.subRouter(metadata.specialRules)) || s.router;
+    const accept = (target: string) => this.usable(target, metadata);
+    const finish = (r: RouteResult): Route =>
+      this.resolveTarget(r.target, metadata, r.rule ? r.rule.rule.type : "", r.rule ? r.rule.rule.payload : "");
+    const result = router.match(metadata, accept);
+    return result instanceof Promise ? result.then(finish) : finish(result);
+  }
+
+  /** A rule's target is usable when it exists, does not unwrap to PASS, and carries UDP if needed. */
+  private usable(target: string, metadata: Metadata): boolean {
+    const r = this.unwrap(target, metadata);
+    if (!r) return false;
+    if (r.chains.includes("PASS")) return false;
+    return metadata.network !== "udp" || r.leaf.supportsUdp;
+  }
+
+  private resolveTarget(target: string, metadata: Metadata, rule: string, rulePayload: string): Route {
+    const r = this.unwrap(target, metadata) ?? this.unwrap("DIRECT", metadata)!;
+    return { leaf: r.leaf, chains: r.chains, rule, rulePayload };
+  }
+
+  private unwrap(target: string, metadata: Metadata): { leaf: Outbound; chains: string[] } | undefined {
+    let o = this.state.outbound(target);
+    if (!o) return undefined;
+    const chains = [o.name];
+    for (let depth = 0; isGroup(o); depth++) {
+      if (depth >= MAX_GROUP_DEPTH) return undefined;
+      o = o.pick(metadata);
+      chains.push(o.name);
+    }
+    chains.reverse();
+    return { leaf: o, chains };
+  }
+}
+
+/**
+ * mihomo's pre-handling (config.md §18 step 3, without fake-ip which the DNS issue adds): an
+ * IP-literal host becomes the destination IP; a host found in `hosts` gets its address and counts
+ * as resolved.
+ */
+function prehandle(metadata: Metadata, state: TunnelState): void {
+  const host = metadata.host;
+  if (!host) return;
+  if (isIP(host)) {
+    metadata.destinationIP = host;
+    metadata.host = "";
+    return;
+  }
+  if (!metadata.destinationIP) {
+    const ip = state.hostsLookup(host);
+    if (ip) {
+      metadata.destinationIP = ip;
+      metadata.dnsMode = "hosts";
+    }
+  }
+}
+
+function matchText(route: Route): string {
+  if (!route.rule) return "";
+  return route.rulePayload ? `${route.rule}(${route.rulePayload})` : route.rule;
+}
+
+function describe(m: Metadata): string {
+  return `${m.sourceIP}:${m.sourcePort} --> ${destinationOf(m)}`;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** One UDP flow (one client address): routed on its first datagram, idle-closed after 60 s. */
+class UdpSession implements UdpFlow {
+  private conn: PacketConn | undefined;
+  private queue: { data: Uint8Array; host: string; port: number }[] | undefined = [];
+  private tracked: TrackedConnection | undefined;
+  private closed = false;
+  private lastActive = Date.now();
+  private idleTimer: ReturnType<typeof setTimeout>;
+
+  constructor(
+    private readonly request: UdpRequest,
+    first: Uint8Array,
+    tunnel: TunnelImpl,
+    private readonly tracker: Tracker,
+    log: Logger,
+  ) {
+    const m = request.metadata;
+    this.queue!.push({ data: first, host: m.host || m.destinationIP, port: m.destinationPort });
+    this.idleTimer = setTimeout(() => this.checkIdle(), UDP_IDLE_MS);
+    this.start(tunnel, log).catch((err) => {
+      log.warn(`[UDP] ${describe(m)}: ${messageOf(err)}`);
+      this.close();
+    });
+  }
+
+  private async start(tunnel: TunnelImpl, log: Logger): Promise<void> {
+    const m = this.request.metadata;
+    tunnel.prepare(m);
+    const routed = tunnel.route(m);
+    const route = routed instanceof Promise ? await routed : routed;
+    if (this.closed) return;
+    if (!route.leaf.dialUdp || !route.leaf.supportsUdp) {
+      throw new Error(`${route.chains.join(" <- ")} does not support UDP`);
+    }
+    const conn = await route.leaf.dialUdp(m);
+    if (this.closed) {
+      conn.close();
+      return;
+    }
+    this.conn = conn;
+    const tracked = new TrackedConnection(m, route.chains, route.rule, route.rulePayload, "", () => this.close());
+    this.tracked = tracked;
+    this.tracker.add(tracked);
+    if (logEnabled("info")) log.info(`[UDP] ${describe(m)} match ${matchText(route)} using ${route.chains.join("[")}${"]".repeat(route.chains.length - 1)}`);
+    conn.onPacket = (p) => {
+      this.lastActive = Date.now();
+      tracked.download += p.data.length;
+      this.request.reply(p.data, p.host, p.port);
+    };
+    conn.onClose = () => this.close();
+    const queued = this.queue!;
+    this.queue = undefined;
+    for (const p of queued) this.send(p.data, p.host, p.port);
+  }
+
+  send(data: Uint8Array, host: string, port: number): void {
+    if (this.closed) return;
+    this.lastActive = Date.now();
+    if (this.queue) {
+      if (this.queue.length < UDP_QUEUE_MAX) this.queue.push({ data, host, port });
+      return;
+    }
+    this.tracked!.upload += data.length;
+    this.conn!.send({ data, host, port });
+  }
+
+  private checkIdle(): void {
+    const idle = Date.now() - this.lastActive;
+    if (idle >= UDP_IDLE_MS) this.close();
+    else this.idleTimer = setTimeout(() => this.checkIdle(), UDP_IDLE_MS - idle);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.queue = undefined;
+    this.conn?.close();
+    if (this.tracked) this.tracker.remove(this.tracked);
+  }
+}
