@@ -1,0 +1,29 @@
+import { homedir } from "node:os";
+import { resolve } from "node:path";
+
+/** Arguments shared by commands that load a config and plugins (mihomo's flags where they exist). */
+export const configArgs = {
+  config: { type: "string", alias: "f", description: "config file (default: HOME/config.yaml)", valueHint: "FILE" },
+  home: { type: "string", alias: "d", description: "home directory (default: ~/.config/ferry)", valueHint: "HOME" },
+  "plugins-dir": { type: "string", description: "extra folder of external plugins", valueHint: "DIR" },
+} as const;
+
+export interface ConfigArgValues {
+  config?: string;
+  home?: string;
+  "plugins-dir"?: string;
+}
+
+export function resolvePaths(args: ConfigArgValues): { homeDir: string; configPath: string | undefined; pluginDirs: string[] } {
+  const homeDir = resolve(args.home ?? process.env.FERRY_HOME ?? resolve(homedir(), ".config", "ferry"));
+  return {
+    homeDir,
+    configPath: args.config && args.config !== "-" ? resolve(args.config) : undefined,
+    pluginDirs: args["plugins-dir"] ? [resolve(args["plugins-dir"])] : [],
+  };
+}
+
+/** `-f -` reads the config from standard input, as mihomo does. */
+export async function stdinConfig(args: ConfigArgValues): Promise<string | undefined> {
+  return args.config === "-" ? await Bun.stdin.text() : undefined;
+}

@@ -1,0 +1,41 @@
+import { defineCommand } from "citty";
+import { log } from "../log.ts";
+import { ConfigLoadError, Runtime } from "../core/runtime.ts";
+import { configArgs, resolvePaths, stdinConfig } from "./common.ts";
+import { VERSION } from "./version.ts";
+
+/** How long SIGINT/SIGTERM waits for open connections before closing them. */
+const DRAIN_MS = 3_000;
+
+export default defineCommand({
+  meta: { name: "run", description: "Start ferry with a config" },
+  args: { ...configArgs },
+  async run({ args }) {
+    const paths = resolvePaths(args);
+    const runtime = await Runtime.create({ ...paths, configText: await stdinConfig(args) });
+    log.info(`ferry ${VERSION} starting, home ${paths.homeDir}`);
+    // A bug in a plugin's callback must not take the process down: log it and keep serving.
+    process.on("uncaughtException", (err) => log.error(`uncaught error (kept running): ${err.stack ?? err.message}`));
+    process.on("unhandledRejection", (err) => log.error(`unhandled rejection (kept running): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info(`${signal}: closing listeners, draining connections for up to ${DRAIN_MS / 1000}s`);
+      await runtime.shutdown(DRAIN_MS);
+      process.exit(0);
+    };
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+    process.on("SIGHUP", () => {
+      log.info("SIGHUP: reloading the config");
+      void runtime.reload();
+    });
+    try {
+      await runtime.start();
+    } catch (err) {
+      log.error(err instanceof ConfigLoadError ? err.message : String(err));
+      process.exit(1);
+    }
+  },
+});
