@@ -25,7 +25,15 @@ const listeners = new Set<Listener>();
 let level: LogLevel = "info";
 
 // Logs go to stderr so stdout stays clean for machine-readable output (`test-config --json`, `schema`).
-const consola = createConsola({ level: CONSOLA_LEVEL.info, stdout: process.stderr, stderr: process.stderr });
+const consolaOptions = {
+  level: CONSOLA_LEVEL.info,
+  stdout: process.stderr,
+  stderr: process.stderr,
+  // Plain one-line records when logging to a file or service manager; colours on a terminal.
+  // (`fancy` is read by consola's node entry; its resolved typings here omit it.)
+  fancy: process.stderr.isTTY === true,
+};
+const consola = createConsola(consolaOptions as Parameters<typeof createConsola>[0]);
 
 export function setLogLevel(next: LogLevel): void {
   level = next;

@@ -1,8 +1,8 @@
 import { isIP } from "node:net";
-import ipaddr from "ipaddr.js";
 import { BUILTIN_OUTBOUNDS, type BuiltConfig, type ListenerSpec } from "../config/build.ts";
 import { HostResolver } from "../dns/resolver.ts";
 import { log as rootLog, scopedLogger } from "../log.ts";
+import { parseIp, parsePrefix, prefixContains } from "../sdk/ip.ts";
 import type { Duplex } from "../sdk/stream.ts";
 import {
   type CreateContext,
@@ -295,13 +295,12 @@ function isLoopbackOrLocal(ip: string): boolean {
   return ip.startsWith("127.") || ip === "::1" || ip === "0.0.0.0" || ip === "::";
 }
 
-/** CIDR list membership for source checks; only built when the lists are not the defaults. */
+/** CIDR list membership for source checks, with the hand-written parser of the rule path (no ipaddr.js per connection). */
 function cidrMatcher(cidrs: string[]): (ip: string) => boolean {
-  const parsed = cidrs.map((c) => ipaddr.parseCIDR(c));
+  const prefixes = cidrs.map((c) => parsePrefix(c));
+  const words = new Uint32Array(4);
   return (ip) => {
-    if (!ipaddr.isValid(ip)) return false;
-    let addr = ipaddr.parse(ip);
-    if (addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
-    return parsed.some(([range, bits]) => range.kind() === addr.kind() && addr.match(range, bits));
+    const family = parseIp(ip, words);
+    return family !== 0 && prefixes.some((p) => prefixContains(p, family, words));
   };
 }

@@ -171,7 +171,12 @@ export function listenTcp(options: ListenOptions): TCPSocketListener<SocketStrea
 export async function connectTcp(hostname: string, port: number, signal?: AbortSignal): Promise<SocketStream> {
   signal?.throwIfAborted();
   const stream = new SocketStream();
-  const connecting = Bun.connect<SocketStream>({ hostname, port, data: stream, allowHalfOpen: true, socket: handlers });
+  const connecting = Bun.connect<SocketStream>({ hostname, port, data: stream, allowHalfOpen: true, socket: handlers }).catch(
+    (err: Error & { code?: string }) => {
+      // Bun says only "Failed to connect"; name the address and the OS error code.
+      throw new Error(`connect ${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}: ${err.code ?? err.message}`);
+    },
+  );
   if (!signal) {
     await connecting;
     return stream;
