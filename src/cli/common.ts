@@ -8,6 +8,19 @@ export const configArgs = {
   "plugins-dir": { type: "string", description: "extra folder of external plugins", valueHint: "DIR" },
 } as const;
 
+/**
+ * Controller overrides GUI clients pass (mihomo's `-ext-ctl`, `-ext-ctl-tls`, `-ext-ctl-unix`,
+ * `-ext-ui`, `-secret`; `mihomoArgs` turns the single dash into two). They win over the config file
+ * and over the `CLASH_OVERRIDE_*` environment variables.
+ */
+export const controllerArgs = {
+  "ext-ctl": { type: "string", description: "override external-controller", valueHint: "HOST:PORT" },
+  "ext-ctl-tls": { type: "string", description: "override external-controller-tls", valueHint: "HOST:PORT" },
+  "ext-ctl-unix": { type: "string", description: "override external-controller-unix", valueHint: "PATH" },
+  "ext-ui": { type: "string", description: "override external-ui", valueHint: "DIR" },
+  secret: { type: "string", description: "override secret", valueHint: "SECRET" },
+} as const;
+
 export interface ConfigArgValues {
   config?: string;
   home?: string;

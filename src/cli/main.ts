@@ -17,11 +17,15 @@ const main = defineCommand({
   },
 });
 
+/** mihomo's single-dash long flags that GUI clients pass; citty wants two dashes. */
+const LONG_FLAGS = /^-(ext-ctl|ext-ctl-tls|ext-ctl-unix|ext-ui|secret)(=.*)?$/;
+
 /**
- * mihomo users type `ferry -t -f FILE`, `ferry -v` and `ferry -f FILE -d DIR`: map those onto the
- * subcommands before citty sees them.
+ * mihomo users type `ferry -t -f FILE`, `ferry -v` and `ferry -f FILE -d DIR`, and GUI clients add
+ * `-ext-ctl ADDR -secret S`: map those onto the subcommands before citty sees them.
  */
 export function mihomoArgs(argv: string[]): string[] {
+  argv = argv.map((a) => (LONG_FLAGS.test(a) ? `-${a}` : a));
   if (argv.length === 0) return ["run"];
   if (argv.includes("-v") && !argv.some((a) => !a.startsWith("-"))) return ["version"];
   const first = argv[0]!;

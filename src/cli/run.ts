@@ -1,7 +1,8 @@
 import { defineCommand } from "citty";
 import { log } from "../log.ts";
 import { ConfigLoadError, Runtime } from "../core/runtime.ts";
-import { configArgs, resolvePaths, stdinConfig } from "./common.ts";
+import { controllerSettings, mergeOverrides, overridesFromEnv, wantsController } from "../controller/settings.ts";
+import { configArgs, controllerArgs, resolvePaths, stdinConfig } from "./common.ts";
 import { VERSION } from "./version.ts";
 
 /** How long SIGINT/SIGTERM waits for open connections before closing them. */
@@ -9,7 +10,7 @@ const DRAIN_MS = 3_000;
 
 export default defineCommand({
   meta: { name: "run", description: "Start ferry with a config" },
-  args: { ...configArgs },
+  args: { ...configArgs, ...controllerArgs },
   async run({ args }) {
     const paths = resolvePaths(args);
     const runtime = await Runtime.create({ ...paths, configText: await stdinConfig(args) });
@@ -17,11 +18,13 @@ export default defineCommand({
     // A bug in a plugin's callback must not take the process down: log it and keep serving.
     process.on("uncaughtException", (err) => log.error(`uncaught error (kept running): ${err.stack ?? err.message}`));
     process.on("unhandledRejection", (err) => log.error(`unhandled rejection (kept running): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+    let controller: { stop(): Promise<void> } | undefined;
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.info(`${signal}: closing listeners, draining connections for up to ${DRAIN_MS / 1000}s`);
+      await controller?.stop();
       await runtime.shutdown(DRAIN_MS);
       process.exit(0);
     };
@@ -31,11 +34,25 @@ export default defineCommand({
       log.info("SIGHUP: reloading the config");
       void runtime.reload();
     });
+    let engine: Awaited<ReturnType<Runtime["start"]>>;
     try {
-      await runtime.start();
+      engine = await runtime.start();
     } catch (err) {
       log.error(err instanceof ConfigLoadError ? err.message : String(err));
       process.exit(1);
+    }
+    const flags = {
+      externalController: args["ext-ctl"],
+      externalControllerTls: args["ext-ctl-tls"],
+      externalControllerUnix: args["ext-ctl-unix"],
+      secret: args.secret,
+      externalUi: args["ext-ui"],
+    };
+    const settings = controllerSettings(engine.config.raw, paths.homeDir, mergeOverrides(flags, overridesFromEnv(process.env)));
+    if (wantsController(settings) && !stopping) {
+      // Loading Elysia costs 150–400 ms, so it is imported only once the proxy listeners are open.
+      const { startController, RuntimeHost } = await import("../controller/index.ts");
+      controller = await startController(new RuntimeHost(runtime), settings, VERSION);
     }
   },
 });

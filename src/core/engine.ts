@@ -3,6 +3,7 @@ import { BUILTIN_OUTBOUNDS, type BuiltConfig, type ListenerSpec } from "../confi
 import { HostResolver } from "../dns/resolver.ts";
 import { log as rootLog, scopedLogger } from "../log.ts";
 import { parseIp, parsePrefix, prefixContains } from "../sdk/ip.ts";
+import { createMetadata } from "../sdk/metadata.ts";
 import type { Duplex } from "../sdk/stream.ts";
 import {
   type CreateContext,
@@ -92,6 +93,7 @@ export class Engine {
       outbound: (name) => this.outbounds.get(name),
       outboundNames: () => this.order,
       dialDirect: (host, port, options) => this.dialDirect(host, port, options),
+      dialServer: (host, port, options) => this.dialServer(host, port, options),
       resolve: (host) => this.resolver.resolve(host),
       transport: (name) => this.shared.registry.get("transport", name)?.definition,
       tunnel: this.shared.tunnel,
@@ -160,16 +162,13 @@ export class Engine {
    * address, port, users, options and source lists), so a reload keeps their sockets. The
    * listeners taken are removed from `previous`, whose close() then leaves them open.
    */
-  adoptListeners(previous: Engine): number {
-    let adopted = 0;
+  adoptListeners(previous: Engine): void {
     this.inbounds.forEach((mine, i) => {
       const j = previous.inbounds.findIndex((o) => o.started && o.key === mine.key);
       if (j < 0) return;
       this.inbounds[i] = previous.inbounds[j]!;
       previous.inbounds.splice(j, 1);
-      adopted++;
     });
-    return adopted;
   }
 
   /**
@@ -251,6 +250,20 @@ export class Engine {
     if (!this.config.ipv6 && isIP(ip) === 6) throw new UserError(`${ip}: IPv6 is disabled (ipv6: false)`);
     if (this.isOwnListener(ip, port)) throw new UserError(`${host}:${port} is one of ferry's own listeners (loop refused)`);
     return connectTcp(ip, port, options?.signal);
+  }
+
+  private async dialServer(host: string, port: number, options?: DialOptions & { dialerProxy?: string }): Promise<Duplex> {
+    const via = options?.dialerProxy;
+    if (!via) return this.dialDirect(host, port, options);
+    const outbound = this.outbounds.get(via);
+    if (!outbound) throw new UserError(`dialer-proxy "${via}" not found`);
+    const ip = isIP(host) ? host : "";
+    const metadata = createMetadata({ network: "tcp", type: "Inner", host: ip ? "" : host, destinationIP: ip, destinationPort: port });
+    try {
+      return await outbound.dialTcp(metadata, options);
+    } catch (err) {
+      throw new UserError(`via dialer-proxy "${via}": ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private isOwnListener(ip: string, port: number): boolean {
