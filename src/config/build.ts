@@ -117,6 +117,7 @@ class Builder {
     const groups = this.groups(raw, names);
     const outboundNames = new Set([...names, "GLOBAL"]);
     this.checkGroupMembers(groups, outboundNames);
+    this.checkDialerProxies(proxies, outboundNames);
     const subRules = new Map<string, ParsedRule[]>();
     for (const [name, lines] of Object.entries(raw["sub-rules"] ?? {})) {
       if (!name) this.error("sub-rules", "a sub-rule list needs a name");
@@ -260,6 +261,27 @@ class Builder {
       state.set(g.name, "done");
     };
     for (const g of groups) visit(g, []);
+  }
+
+  /** mihomo resolves `dialer-proxy` only when dialling; we warn at load (config.md §23 #17). */
+  private checkDialerProxies(proxies: ProxySpec[], known: Set<string>): void {
+    const via = new Map(proxies.map((p) => [p.name, p.options["dialer-proxy"] as string | undefined]));
+    for (const p of proxies) {
+      const first = via.get(p.name);
+      if (!first) continue;
+      if (!known.has(first)) {
+        this.warn(`${p.path}.dialer-proxy`, `dialer-proxy "${first}" does not exist: dials through this proxy will fail`, "proxy.dialer-proxy-missing");
+        continue;
+      }
+      const chain = [p.name];
+      for (let next: string | undefined = first; next; next = via.get(next)) {
+        if (chain.includes(next)) {
+          this.warn(`${p.path}.dialer-proxy`, `dialer-proxy chain loops: ${[...chain, next].join(" -> ")}`, "proxy.dialer-proxy-loop");
+          break;
+        }
+        chain.push(next);
+      }
+    }
   }
 
   private rules(lines: string[], base: string, targets: Set<string>): ParsedRule[] {

@@ -190,6 +190,11 @@ export interface CreateContext {
   outboundNames(): string[];
   /** Open a TCP connection to `host:port` directly, resolving names with the core's resolver. */
   dialDirect(host: string, port: number, options?: DialOptions): Promise<Duplex>;
+  /**
+   * Open a TCP connection to a proxy server: through the proxy or group named `dialerProxy`
+   * (`dialer-proxy`, resolved at dial time as mihomo does) when given, else directly.
+   */
+  dialServer(host: string, port: number, options?: DialOptions & { dialerProxy?: string }): Promise<Duplex>;
   /** Resolve a name to one address (IPv4 preferred) with the core's resolver. */
   resolve(host: string): Promise<string>;
   transport(name: string): TransportDefinition | undefined;
