@@ -11,6 +11,7 @@ export * from "./types.ts";
 export { parsePortRanges, portInRanges, type PortRanges } from "./ports.ts";
 export * from "./ip.ts";
 export { normalizeHost } from "./host.ts";
+export type * from "./transports.ts";
 /** TypeBox's builder, under the name Elysia users know. */
 export { Type as t };
 export type { Static, TSchema } from "@sinclair/typebox";
