@@ -1,8 +1,8 @@
 import type { Static, TSchema } from "@sinclair/typebox";
 import ipaddr from "ipaddr.js";
-import type { Registry } from "../core/registry.ts";
+import type { Entry, Registry } from "../core/registry.ts";
 import { Hosts } from "../dns/hosts.ts";
-import { UserError } from "../sdk/types.ts";
+import { type OptionProblem, UserError } from "../sdk/types.ts";
 import { decode } from "./decode.ts";
 import type { ConfigIssue } from "./issues.ts";
 import { type ParsedRule, parseRuleLine } from "./rules.ts";
@@ -203,9 +203,30 @@ class Builder {
       const schema = withCommon(entryReg.definition.options, ProxyCommonSchema);
       const options = this.decode(schema, entry, path, true, true) as Record<string, unknown> | undefined;
       if (!options) return;
+      if (!this.validateProxy(entryReg, { ...options, name: common.name }, path)) return;
       out.push({ name: common.name, type: common.type.toLowerCase(), path, options });
     });
     return out;
+  }
+
+  /** The plugin's cross-key checks (OutboundDefinition.validate); false when one is an error. */
+  private validateProxy(entry: Entry<"outbound">, options: Record<string, unknown> & { name: string }, path: string): boolean {
+    let problems: OptionProblem[];
+    try {
+      problems = entry.definition.validate?.(options) ?? [];
+    } catch (err) {
+      problems = [{ key: "", message: `plugin "${entry.plugin}" failed to validate: ${err instanceof Error ? err.message : String(err)}` }];
+    }
+    let ok = true;
+    for (const p of problems) {
+      const at = p.key ? `${path}.${p.key}` : path;
+      if (p.severity === "warning") this.warn(at, p.message, "proxy.warning");
+      else {
+        this.error(at, p.message, "proxy.invalid");
+        ok = false;
+      }
+    }
+    return ok;
   }
 
   private groups(raw: RawConfig, names: Set<string>): GroupSpec[] {
@@ -390,6 +411,7 @@ class Builder {
     });
     const seen = new Map<string, string>();
     for (const l of out) {
+      if (l.port === 0) continue;
       const key = `${l.listen}:${l.port}`;
       const other = seen.get(key);
       if (other) this.warn(l.path, `port ${l.port} is also used by ${other}`, "listener.port-conflict");

@@ -115,7 +115,8 @@ export class SocketStream implements Duplex {
   }
 }
 
-const handlers: SocketHandler<SocketStream> = {
+/** The handlers that drive a SocketStream (also used for TLS sockets upgraded from one). */
+export const socketHandlers: SocketHandler<SocketStream> = {
   open(socket) {
     socket.data.attach(socket);
   },
@@ -152,7 +153,7 @@ export function listenTcp(options: ListenOptions): TCPSocketListener<SocketStrea
     port: options.port,
     allowHalfOpen: true,
     socket: {
-      ...handlers,
+      ...socketHandlers,
       open(socket) {
         const stream = new SocketStream();
         socket.data = stream;
@@ -171,10 +172,12 @@ export function listenTcp(options: ListenOptions): TCPSocketListener<SocketStrea
 export async function connectTcp(hostname: string, port: number, signal?: AbortSignal): Promise<SocketStream> {
   signal?.throwIfAborted();
   const stream = new SocketStream();
-  const connecting = Bun.connect<SocketStream>({ hostname, port, data: stream, allowHalfOpen: true, socket: handlers }).catch(
+  const connecting = Bun.connect<SocketStream>({ hostname, port, data: stream, allowHalfOpen: true, socket: socketHandlers }).catch(
     (err: Error & { code?: string }) => {
       // Bun says only "Failed to connect"; name the address and the OS error code.
-      throw new Error(`connect ${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}: ${err.code ?? err.message}`);
+      const wrapped = new Error(`connect ${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}: ${err.code ?? err.message}`);
+      // Inbounds map the OS code to their protocol's reply (SOCKS 0x05 for ECONNREFUSED, …).
+      throw Object.assign(wrapped, { code: err.code });
     },
   );
   if (!signal) {

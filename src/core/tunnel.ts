@@ -107,8 +107,9 @@ export class TunnelImpl implements Tunnel {
           `[TCP] dial ${route.chains.join(" <- ")} (${matchText(route)}) ${metadata.sourceIP}:${metadata.sourcePort} --> ${destinationOf(metadata)} error: ${error.message}`,
         );
       }
-      request.onReady?.({ ok: false, error, rejected: false });
-      stream.close(error);
+      // An inbound with onReady writes its own failure reply and closes; closing here could cut it off.
+      if (request.onReady) request.onReady({ ok: false, error, rejected: false });
+      else stream.close(error);
       return;
     } finally {
       clearTimeout(timer);
@@ -223,7 +224,7 @@ class UdpSession implements UdpFlow {
   private conn: PacketConn | undefined;
   private queue: { data: Uint8Array; host: string; port: number }[] | undefined = [];
   private tracked: TrackedConnection | undefined;
-  private closed = false;
+  closed = false;
   private lastActive = Date.now();
   private idleTimer: ReturnType<typeof setTimeout>;
 

@@ -74,7 +74,8 @@ export interface TcpRequest {
   head?: Uint8Array;
   /**
    * Called once the tunnel has an outbound connection (ok) or failed (err), before any relaying, so
-   * the inbound can answer its handshake (`HTTP 200`, SOCKS reply). Return false to abort.
+   * the inbound can answer its handshake (`HTTP 200`, SOCKS reply). On failure the inbound owns
+   * the stream: it writes its error reply and closes it.
    */
   onReady?(result: { ok: true; remoteAddress: string } | { ok: false; error: Error; rejected: boolean }): void;
 }
@@ -90,6 +91,8 @@ export interface UdpRequest {
 export interface UdpFlow {
   send(data: Uint8Array, host: string, port: number): void;
   close(): void;
+  /** True once the tunnel closed the flow (route failed, idle timeout): start a new one. */
+  readonly closed: boolean;
 }
 
 export interface Tunnel {
@@ -209,8 +212,22 @@ export interface InboundDefinition<S extends TSchema = TSchema> {
   create(options: Static<S>, common: InboundCommon, ctx: CreateContext): Inbound;
 }
 
+/** A problem `validate` finds: `key` relative to the proxy entry (`obfs-password`, `peers[0].allowed-ips`), "" for the entry. */
+export interface OptionProblem {
+  key: string;
+  message: string;
+  /** Default "error": the config is refused. */
+  severity?: "error" | "warning";
+}
+
 export interface OutboundDefinition<S extends TSchema = TSchema> {
   options: S;
+  /**
+   * Checks across keys that a schema cannot express (config.md §23: "obfs needs obfs-password",
+   * key lengths, port lists). Runs while the config is built, so `test-config` reports them too,
+   * each at its key path; `create` only sees options that passed.
+   */
+  validate?(options: Static<S> & { name: string }): OptionProblem[];
   create(options: Static<S> & { name: string }, ctx: CreateContext): Outbound;
 }
 
