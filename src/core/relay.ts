@@ -1,12 +1,19 @@
 import type { Duplex } from "../sdk/stream.ts";
-import type { TrackedConnection } from "./tracker.ts";
+import { SocketStream } from "./socket-stream.ts";
+import type { TrackedConnection, Tracker } from "./tracker.ts";
 
 /**
- * Pump bytes both ways until both sides have ended or either closes. Backpressure: a write that
- * is not taken whole pauses the source until the sink drains. Counters are bumped on the tracked
- * connection directly, so there is no copy and no allocation per chunk.
+ * Pump bytes both ways until both sides have ended or either closes, then drop the connection from
+ * the tracker. Backpressure: a write that is not taken whole pauses the source until the sink
+ * drains. Counters are bumped on the tracked connection directly: no copy, no allocation per chunk.
  */
-export function relay(client: Duplex, remote: Duplex, conn: TrackedConnection, onDone: () => void): void {
+export function relay(client: Duplex, remote: Duplex, conn: TrackedConnection, tracker: Tracker): void {
+  if (client instanceof SocketStream && remote instanceof SocketStream) {
+    // Two Bun sockets (the common case) are joined inside SocketStream's shared handlers: measured,
+    // the closures of the generic path were most of the JS heap kept per idle connection.
+    client.pipe(remote, conn, tracker);
+    return;
+  }
   let clientEnded = false;
   let remoteEnded = false;
   let done = false;
@@ -15,7 +22,7 @@ export function relay(client: Duplex, remote: Duplex, conn: TrackedConnection, o
     done = true;
     client.close(err);
     remote.close(err);
-    onDone();
+    tracker.remove(conn);
   };
   client.onData = (chunk) => {
     conn.upload += chunk.length;

@@ -1,5 +1,6 @@
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import type { Duplex } from "../sdk/stream.ts";
+import type { TrackedConnection, Tracker } from "./tracker.ts";
 
 /**
  * A Bun socket behind our Duplex interface. Bun sockets, not node:net, carry the bytes: measured
@@ -18,6 +19,13 @@ export class SocketStream implements Duplex {
   private endRequested = false;
   private pausedBeforeOpen = false;
   private closeWhenFlushed = false;
+  /** Piped mode (two sockets relayed by `pipe`): the other side and the tracked connection. */
+  private peer: SocketStream | undefined;
+  private tracked: TrackedConnection | undefined;
+  private tracker: Tracker | undefined;
+  /** The client side of a pipe: its bytes count as upload. */
+  private upstream = false;
+  private readEnded = false;
 
   get remoteAddress(): string {
     return unmapIPv4(this.socket?.remoteAddress ?? "");
@@ -30,6 +38,10 @@ export class SocketStream implements Duplex {
   }
   get localPort(): number {
     return this.socket?.localPort ?? 0;
+  }
+
+  get isPiped(): boolean {
+    return this.peer !== undefined;
   }
 
   attach(socket: Socket<SocketStream>): void {
@@ -68,6 +80,7 @@ export class SocketStream implements Duplex {
     this.pending = undefined;
     if (this.closeWhenFlushed) this.close();
     else if (this.endRequested) s.end();
+    else if (this.peer) this.peer.resume();
     else this.onDrain?.();
   }
 
@@ -89,6 +102,10 @@ export class SocketStream implements Duplex {
     // end() before terminate(): measured, terminate() alone drops bytes Bun has accepted but not sent.
     if (!err) this.socket?.end();
     this.socket?.terminate();
+    if (this.peer) {
+      this.unpipe(err);
+      return;
+    }
     const cb = this.onClose;
     this.onClose = undefined;
     cb?.(err);
@@ -104,11 +121,60 @@ export class SocketStream implements Duplex {
     this.socket?.resume();
   }
 
+  /**
+   * Relay this socket and `remote` both ways inside the shared socket handlers, without per-connection
+   * closures; counts bytes on `conn` and drops it from `tracker` when both sides are done.
+   */
+  pipe(remote: SocketStream, conn: TrackedConnection, tracker: Tracker): void {
+    this.peer = remote;
+    remote.peer = this;
+    this.tracked = remote.tracked = conn;
+    this.tracker = remote.tracker = tracker;
+    this.upstream = true;
+    this.onData = this.onEnd = this.onDrain = this.onClose = undefined;
+    remote.onData = remote.onEnd = remote.onDrain = remote.onClose = undefined;
+    if (this.closed || remote.closed) {
+      this.unpipe();
+      return;
+    }
+    this.resume();
+    remote.resume();
+  }
+
+  /** Data in piped mode (hot path). */
+  pipeData(chunk: Uint8Array): void {
+    if (this.upstream) this.tracked!.upload += chunk.length;
+    else this.tracked!.download += chunk.length;
+    if (!this.peer!.write(chunk)) this.pause();
+  }
+
+  /** The peer half-closed in piped mode: pass the FIN on; both ways done ends the pipe. */
+  pipeEnd(): void {
+    this.readEnded = true;
+    const peer = this.peer!;
+    peer.end();
+    if (peer.readEnded) this.unpipe();
+  }
+
+  /** End of a pipe: close both sides (gracefully unless `err`) and untrack, once. */
+  private unpipe(err?: Error): void {
+    const peer = this.peer;
+    if (!peer) return;
+    this.peer = peer.peer = undefined;
+    this.close(err);
+    peer.close(err);
+    this.tracker!.remove(this.tracked!);
+  }
+
   /** The socket closed underneath us (peer, error, or our own terminate). */
   handleClose(err?: Error): void {
     if (this.closed) return;
     this.closed = true;
     this.pending = undefined;
+    if (this.peer) {
+      this.unpipe(err);
+      return;
+    }
     const cb = this.onClose;
     this.onClose = undefined;
     cb?.(err);
@@ -121,14 +187,17 @@ export const socketHandlers: SocketHandler<SocketStream> = {
     socket.data.attach(socket);
   },
   data(socket, chunk) {
-    socket.data.onData?.(chunk);
+    const s = socket.data;
+    if (s.isPiped) s.pipeData(chunk);
+    else s.onData?.(chunk);
   },
   drain(socket) {
     socket.data.flush();
   },
   end(socket) {
     const s = socket.data;
-    if (s.onEnd) s.onEnd();
+    if (s.isPiped) s.pipeEnd();
+    else if (s.onEnd) s.onEnd();
     else s.close();
   },
   close(socket, err) {

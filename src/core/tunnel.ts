@@ -119,9 +119,7 @@ export class TunnelImpl implements Tunnel {
       remote.close();
       return;
     }
-    const conn = new TrackedConnection(metadata, route.chains, route.rule, route.rulePayload, remote.remoteAddress, () =>
-      stream.close(),
-    );
+    const conn = new TrackedConnection(metadata, route.chains, route.rule, route.rulePayload, remote.remoteAddress, stream);
     this.tracker.add(conn);
     if (logEnabled("info")) this.state.log.info(
       `[TCP] ${metadata.sourceIP}:${metadata.sourcePort} --> ${destinationOf(metadata)} match ${matchText(route)} using ${route.chains.join("[")}${"]".repeat(route.chains.length - 1)}`,
@@ -131,7 +129,7 @@ export class TunnelImpl implements Tunnel {
       conn.upload += request.head.length;
       remote.write(request.head);
     }
-    relay(stream, remote, conn, () => this.tracker.remove(conn));
+    relay(stream, remote, conn, this.tracker);
   }
 
   handleUdp(request: UdpRequest, first: Uint8Array): UdpFlow {
@@ -259,7 +257,7 @@ class UdpSession implements UdpFlow {
       return;
     }
     this.conn = conn;
-    const tracked = new TrackedConnection(m, route.chains, route.rule, route.rulePayload, "", () => this.close());
+    const tracked = new TrackedConnection(m, route.chains, route.rule, route.rulePayload, "", this);
     this.tracked = tracked;
     this.tracker.add(tracked);
     if (logEnabled("info")) log.info(`[UDP] ${describe(m)} match ${matchText(route)} using ${route.chains.join("[")}${"]".repeat(route.chains.length - 1)}`);
