@@ -35,6 +35,15 @@ export function errorOf(err: unknown): Error {
 }
 
 /** Metadata for one accepted TCP connection; the handler fills in destination and user. */
+/** Bytes held from earlier reads followed by a new chunk (a handshake split across reads). */
+export function joinPending(prior: Uint8Array | undefined, chunk: Uint8Array): Uint8Array {
+  if (!prior) return chunk;
+  const data = new Uint8Array(prior.length + chunk.length);
+  data.set(prior, 0);
+  data.set(chunk, prior.length);
+  return data;
+}
+
 export function tcpMetadata(ctx: ConnContext, stream: SocketStream, type: InboundKind): Metadata {
   return createMetadata({
     network: "tcp",

@@ -15,6 +15,7 @@ import {
   Deadline,
   endWithReply,
   errorOf,
+  joinPending,
   tcpMetadata,
 } from "../shared.ts";
 import {
@@ -219,14 +220,8 @@ class HttpSession {
   // Per-chunk paths use try/catch inline rather than guard(), which would allocate a closure per chunk.
   onClientData(chunk: Uint8Array): void {
     try {
-      let data = chunk;
-      const prior = this.pending;
-      if (prior) {
-        this.pending = undefined;
-        data = new Uint8Array(prior.length + chunk.length);
-        data.set(prior, 0);
-        data.set(chunk, prior.length);
-      }
+      const data = joinPending(this.pending, chunk);
+      this.pending = undefined;
       this.feed(data);
     } catch (err) {
       this.crashed(err);

@@ -4,7 +4,7 @@
  */
 import type { SocketStream } from "../../../src/core/socket-stream.ts";
 import { setDestination } from "../address.ts";
-import { authRequired, type ConnContext, checkUser, Deadline, endWithReply, errorOf, tcpMetadata } from "../shared.ts";
+import { authRequired, type ConnContext, checkUser, Deadline, endWithReply, errorOf, joinPending, tcpMetadata } from "../shared.ts";
 import {
   AUTH_FAILED,
   AUTH_OK,
@@ -85,14 +85,8 @@ class SocksHandshake {
 
   onData(chunk: Uint8Array): void {
     try {
-      let data = chunk;
-      const prior = this.pending;
-      if (prior) {
-        this.pending = undefined;
-        data = new Uint8Array(prior.length + chunk.length);
-        data.set(prior, 0);
-        data.set(chunk, prior.length);
-      }
+      const data = joinPending(this.pending, chunk);
+      this.pending = undefined;
       this.process(data);
     } catch (err) {
       this.ctx.log.error(`SOCKS ${this.stream.remoteAddress}: ${errorOf(err).message}`);
