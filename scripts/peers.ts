@@ -23,13 +23,18 @@
  * FERRY_PEERS_KEEP=1 (keep temp dirs), FERRY_PEERS_CACHE (payload cache dir).
  *
  * Adding a peer (ss-server, v2ray, trojan, dnsmasq, unbound ...) = one entry in PEERS plus its
- * programs in PROGRAMS.
+ * programs in PROGRAMS; a family of peers can live in its own file under peers/ (v2ray.ts) and
+ * be spread into PEERS.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { makeCerts } from "./lib/certs.ts";
 import { freePort, freePorts, HOST, LaunchError, launch, type Running, stopAll } from "./lib/launch.ts";
 import { GiB, KiB, MiB, PAYLOAD_SHA256, parseSize, payloadBytes, payloadFile } from "./lib/payload.ts";
+import { ssPeers } from "./peers/ss.ts";
+import { trojanPeers } from "./peers/trojan.ts";
+import { v2rayPeers } from "./peers/v2ray.ts";
 
 export { freePort, freePorts, HOST, stopAll };
 export { GiB, KiB, MiB, PAYLOAD_SHA256, parseSize, payloadBytes, payloadFile };
@@ -37,6 +42,7 @@ export { GiB, KiB, MiB, PAYLOAD_SHA256, parseSize, payloadBytes, payloadFile };
 /** The Debian package that provides each program the harness runs (fixed names, never input). */
 const PROGRAMS = {
   nginx: "nginx",
+  openssl: "openssl",
   socat: "socat",
   microsocks: "microsocks",
   danted: "dante-server",
@@ -45,6 +51,12 @@ const PROGRAMS = {
   wrk: "wrk",
   hyperfine: "hyperfine",
   iperf3: "iperf3",
+  v2ray: "v2ray",
+  trojan: "trojan",
+  "ss-server": "shadowsocks-libev",
+  "ss-local": "shadowsocks-libev",
+  "obfs-server": "simple-obfs",
+  "ss-v2ray-plugin": "shadowsocks-v2ray-plugin",
 } as const;
 export type Program = keyof typeof PROGRAMS;
 
@@ -58,9 +70,9 @@ export function programPath(p: Program): string | undefined {
 
 // ----------------------------------------------------------------------------- peer table
 
-type InfoValue = string | number | undefined;
+export type InfoValue = string | number | undefined;
 
-interface Ctx<K extends string> {
+export interface Ctx<K extends string> {
   dir: string;
   get(key: K): string;
   int(key: K): number;
@@ -79,7 +91,7 @@ interface Spec<I> {
   info: I;
 }
 
-interface PeerDef<K extends string, I extends Record<string, InfoValue>> {
+export interface PeerDef<K extends string, I extends Record<string, InfoValue>> {
   programs: readonly Program[];
   /** Parameter names with their defaults; anything else is rejected (typo guard). */
   params: Record<K, string>;
@@ -111,10 +123,12 @@ const PEERS = {
    * (request as the origin saw it); /sink (accepts any upload); /status (nginx stub_status: the
    * "accepts" counter counts connections). Listens on 127.0.0.1-5 (the addresses a test DNS
    * server hands out) and ::1, one port. sendfile on, access log off, one worker by default.
+   * tls=1 adds the same site over HTTPS on tls_port (certificate for `sni`, from a throwaway CA:
+   * info.ca to trust, info.certSha256 to pin).
    */
   origin: peer({
-    programs: ["nginx"],
-    params: { port: "", big: "1G", workers: "1", v6: "auto", access_log: "0" },
+    programs: ["nginx", "openssl"],
+    params: { port: "", big: "1G", workers: "1", v6: "auto", access_log: "0", tls: "0", tls_port: "", sni: "example.test" },
     configure(c) {
       const port = c.port("port");
       const big = parseSize(c.get("big"));
@@ -131,6 +145,12 @@ const PEERS = {
       const addrs = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
       if (wantV6(c)) addrs.push("[::1]");
       const nginx = c.bin("nginx");
+      // tls=1: the same site over HTTPS on tls_port, with a throwaway CA (lib/certs.ts).
+      const tlsPort = c.bool("tls") ? c.port("tls_port") : 0;
+      const certs = tlsPort ? makeCerts(join(c.dir, "certs"), c.word("sni"), c.bin("openssl")) : undefined;
+      const tlsListen = certs
+        ? `${addrs.map((a) => `listen ${a}:${tlsPort} ssl;`).join(" ")} ssl_certificate ${certs.fullchain}; ssl_certificate_key ${certs.key};`
+        : "";
       const status = nginxHasStubStatus(nginx);
       const d = c.dir;
       writeFileSync(
@@ -155,6 +175,7 @@ http {
   scgi_temp_path ${d}/tmp/scgi;
   server {
     ${addrs.map((a) => `listen ${a}:${port};`).join(" ")}
+    ${tlsListen}
     server_name _;
     root ${root};
     location = /echo {
@@ -178,8 +199,18 @@ http {
       const url = `http://${HOST}:${port}/`;
       return {
         cmd: [nginx, "-p", d, "-e", `${d}/error.log`, "-c", `${d}/nginx.conf`],
-        tcp: [port],
-        info: { url, bigUrl: big > 0 ? `${url}big.bin` : undefined, bigSize: big, root, statusUrl: status ? `${url}status` : undefined },
+        tcp: tlsPort ? [port, tlsPort] : [port],
+        info: {
+          url,
+          bigUrl: big > 0 ? `${url}big.bin` : undefined,
+          bigSize: big,
+          root,
+          statusUrl: status ? `${url}status` : undefined,
+          tlsPort: tlsPort || undefined,
+          ca: certs?.ca,
+          sni: certs?.cn,
+          certSha256: certs?.sha256,
+        },
       };
     },
   }),
@@ -287,6 +318,31 @@ http {
       };
     },
   }),
+
+  /**
+   * TLS in front of a plain TCP peer (socat OPENSSL-LISTEN, a process per connection): an HTTPS
+   * proxy over tinyproxy, SOCKS5 over TLS over microsocks. Certificate for `sni` from a throwaway
+   * CA (info.ca to trust, info.certSha256 to pin). `upstream` is the plain peer's port on 127.0.0.1.
+   */
+  "tls-front": peer({
+    programs: ["socat", "openssl"],
+    params: { port: "", upstream: "", sni: "example.test" },
+    configure(c) {
+      const port = c.port("port");
+      const upstream = c.int("upstream");
+      const certs = makeCerts(join(c.dir, "certs"), c.word("sni"), c.bin("openssl"));
+      const listen = `OPENSSL-LISTEN:${port},bind=${HOST},reuseaddr,fork,cert=${certs.fullchain},key=${certs.key},verify=0`;
+      return {
+        cmd: [c.bin("socat"), "-T", "60", listen, `TCP4:${HOST}:${upstream}`],
+        tcp: [port],
+        info: { addr: `${HOST}:${port}`, ca: certs.ca, sni: certs.cn, certSha256: certs.sha256 },
+      };
+    },
+  }),
+
+  ...trojanPeers,
+  ...v2rayPeers,
+  ...ssPeers,
 };
 
 export type PeerName = keyof typeof PEERS;
