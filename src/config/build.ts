@@ -2,6 +2,7 @@ import type { Static, TSchema } from "@sinclair/typebox";
 import ipaddr from "ipaddr.js";
 import type { Entry, Registry } from "../core/registry.ts";
 import { Hosts } from "../dns/hosts.ts";
+import { ipVersionOf } from "../dns/resolver.ts";
 import { type OptionProblem, UserError } from "../sdk/types.ts";
 import { decode } from "./decode.ts";
 import type { ConfigIssue } from "./issues.ts";
@@ -142,6 +143,9 @@ class Builder {
         this.warn(section, `"${section}" is parsed and validated, but not active in this version of ferry`, "config.inactive");
       }
     }
+    for (const key of ["interface-name", "routing-mark"] as const) {
+      if (raw[key]) this.warn(key, `${key} is not supported by ferry's runtime and is ignored`, "config.interface-unsupported");
+    }
     if (raw["allow-lan"] !== true && raw["bind-address"] && raw["bind-address"] !== "*") {
       this.warn("bind-address", "bind-address has no effect while allow-lan is false (listeners bind 127.0.0.1)");
     }
@@ -185,6 +189,7 @@ class Builder {
 
   private proxies(raw: RawConfig, names: Set<string>): ProxySpec[] {
     const out: ProxySpec[] = [];
+    const boundToInterface: string[] = [];
     (raw.proxies ?? []).forEach((entry, i) => {
       const path = `proxies[${i}]`;
       if (entry === null) return;
@@ -204,8 +209,20 @@ class Builder {
       const options = this.decode(schema, entry, path, true, true) as Record<string, unknown> | undefined;
       if (!options) return;
       if (!this.validateProxy(entryReg, { ...options, name: common.name }, path)) return;
+      const version = options["ip-version"];
+      if (version !== undefined && ipVersionOf(version) !== version) {
+        this.warn(`${path}.ip-version`, `unknown ip-version "${String(version)}": dual is used (as in mihomo)`, "proxy.ip-version");
+      }
+      if (options["interface-name"] !== undefined || options["routing-mark"] !== undefined) boundToInterface.push(common.name);
       out.push({ name: common.name, type: common.type.toLowerCase(), path, options });
     });
+    if (boundToInterface.length > 0) {
+      this.warn(
+        "proxies",
+        `interface-name/routing-mark are not supported by ferry's runtime and are ignored (${boundToInterface.length} proxies: ${boundToInterface.slice(0, 5).join(", ")}${boundToInterface.length > 5 ? ", …" : ""})`,
+        "proxy.interface-unsupported",
+      );
+    }
     return out;
   }
 

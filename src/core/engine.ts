@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { BUILTIN_OUTBOUNDS, type BuiltConfig, type ListenerSpec } from "../config/build.ts";
-import { HostResolver } from "../dns/resolver.ts";
+import { HostResolver, type IpVersion, ipVersionOf } from "../dns/resolver.ts";
 import { log as rootLog, scopedLogger } from "../log.ts";
 import { parseIp, parsePrefix, prefixContains } from "../sdk/ip.ts";
 import { createMetadata } from "../sdk/metadata.ts";
@@ -87,14 +87,21 @@ export class Engine {
     this.createInbounds();
   }
 
-  private context(plugin: string): CreateContext {
+  /**
+   * Services for a plugin's objects. For a proxy, the fields every proxy type shares are applied
+   * here, once: `ip-version` to every name it resolves, `dialer-proxy` as the default way to its
+   * server.
+   */
+  private context(plugin: string, proxy?: Record<string, unknown>): CreateContext {
+    const version = ipVersionOf(proxy?.["ip-version"]);
+    const dialerProxy = proxy?.["dialer-proxy"] as string | undefined;
     return {
       log: scopedLogger(plugin),
       outbound: (name) => this.outbounds.get(name),
       outboundNames: () => this.order,
-      dialDirect: (host, port, options) => this.dialDirect(host, port, options),
-      dialServer: (host, port, options) => this.dialServer(host, port, options),
-      resolve: (host) => this.resolver.resolve(host),
+      dialDirect: (host, port, options) => this.dialDirect(host, port, options, version),
+      dialServer: (host, port, options) => this.dialServer(host, port, { dialerProxy, ...options }, version),
+      resolve: (host) => this.resolver.resolve(host, version),
       transport: (name) => this.shared.registry.get("transport", name)?.definition,
       tunnel: this.shared.tunnel,
       homeDir: this.shared.homeDir,
@@ -110,7 +117,10 @@ export class Engine {
     }
     for (const p of this.config.proxies) {
       const entry = registry.get("outbound", p.type)!;
-      this.outbounds.set(p.name, guard(entry.plugin, () => entry.definition.create({ ...p.options, name: p.name }, this.context(entry.plugin)), p.path));
+      this.outbounds.set(
+        p.name,
+        guard(entry.plugin, () => entry.definition.create({ ...p.options, name: p.name }, this.context(entry.plugin, p.options)), p.path),
+      );
       this.order.push(p.name);
     }
     for (const g of this.config.groups) {
@@ -245,16 +255,21 @@ export class Engine {
   }
 
   /** DIRECT dials: resolve, honour `ipv6: false`, and refuse loops into our own listeners. */
-  private async dialDirect(host: string, port: number, options?: DialOptions): Promise<Duplex> {
-    const ip = isIP(host) ? host : await this.resolver.resolve(host);
-    if (!this.config.ipv6 && isIP(ip) === 6) throw new UserError(`${ip}: IPv6 is disabled (ipv6: false)`);
+  private async dialDirect(host: string, port: number, options?: DialOptions, version: IpVersion = "dual"): Promise<Duplex> {
+    if (!this.config.ipv6 && isIP(host) === 6) throw new UserError(`${host}: IPv6 is disabled (ipv6: false)`);
+    const ip = await this.resolver.resolve(host, version);
     if (this.isOwnListener(ip, port)) throw new UserError(`${host}:${port} is one of ferry's own listeners (loop refused)`);
     return connectTcp(ip, port, options?.signal);
   }
 
-  private async dialServer(host: string, port: number, options?: DialOptions & { dialerProxy?: string }): Promise<Duplex> {
-    const via = options?.dialerProxy;
-    if (!via) return this.dialDirect(host, port, options);
+  private async dialServer(
+    host: string,
+    port: number,
+    options: DialOptions & { dialerProxy?: string },
+    version: IpVersion,
+  ): Promise<Duplex> {
+    const via = options.dialerProxy;
+    if (!via) return this.dialDirect(host, port, options, version);
     const outbound = this.outbounds.get(via);
     if (!outbound) throw new UserError(`dialer-proxy "${via}" not found`);
     const ip = isIP(host) ? host : "";
