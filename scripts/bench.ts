@@ -373,7 +373,12 @@ async function download(p: RelayPath, url: string, originPid: number) {
 
 async function sectionRelay(ferry: Ferry): Promise<{ text: string; data: RelayRow[] }> {
   const origin = await startPeer("origin", { big: String(SIZE) });
-  const [micro, dante, tiny] = await Promise.all([tryPeer("microsocks"), tryPeer("dante"), tryPeer("tinyproxy")]);
+  const [micro, dante, tiny, v2ray] = await Promise.all([
+    tryPeer("microsocks"),
+    tryPeer("dante"),
+    tryPeer("tinyproxy"),
+    tryPeer("v2ray-socks"),
+  ]);
   const url = origin.info.bigUrl!;
   const fp = [ferry.run.pid];
   const mk = (key: string, label: string, pids: number[], args: string[]): RelayPath => ({
@@ -395,6 +400,8 @@ async function sectionRelay(ferry: Ferry): Promise<{ text: string; data: RelayRo
   ];
   if (micro) paths.push(mk("microsocks", "microsocks", [micro.pid], ["--socks5-hostname", micro.info.socks]));
   if (dante) paths.push(mk("dante", "dante (process tree)", [dante.pid], ["--socks5-hostname", dante.info.socks]));
+  // IP target: v2ray's routing lets only loopback through.
+  if (v2ray) paths.push(mk("v2ray-socks", "v2ray socks -> freedom", [v2ray.pid], ["--socks5-hostname", v2ray.info.socks]));
   if (tiny) {
     paths.push(mk("tinyproxy-forward", "tinyproxy absolute-URI GET", [tiny.pid], ["-x", tiny.info.httpProxy]));
     paths.push(mk("tinyproxy-connect", "tinyproxy CONNECT", [tiny.pid], ["-x", tiny.info.httpProxy, "--proxytunnel"]));
@@ -421,7 +428,7 @@ async function sectionRelay(ferry: Ferry): Promise<{ text: string; data: RelayRo
       if (r > 0) note(`relay round ${r}/${ROUNDS} done`);
     }
   } finally {
-    await Promise.all([origin, micro, dante, tiny].map((p) => p?.stop()));
+    await Promise.all([origin, micro, dante, tiny, v2ray].map((p) => p?.stop()));
   }
   const direct = median(paths[0]!.mibs);
   const rows: RelayRow[] = paths.map((p) => ({
@@ -713,10 +720,11 @@ function targets(r: Results): Target[] {
   if (r.relay) {
     const row = (k: string) => r.relay?.find((x) => x.key === k && !x.failed);
     const dante = row("dante")?.mibps;
+    const v2ray = row("v2ray-socks")?.mibps;
     for (const k of ["ferry-http-connect", "ferry-http-forward", "ferry-socks5"]) {
       const f = row(k);
       t(`${k} throughput vs dante`, f?.mibps, "MiB/s", `>= dante (${fmt(dante)} MiB/s)`, (v) => dante !== undefined && v >= dante);
-      out.push({ target: `${k} throughput vs v2ray`, figure: "not measured", goal: ">= v2ray socks (no v2ray peer in the harness yet)", result: "n/a" });
+      t(`${k} throughput vs v2ray`, f?.mibps, "MiB/s", `>= v2ray socks (${fmt(v2ray)} MiB/s)`, (v) => v2ray !== undefined && v >= v2ray);
       t(`${k} CPU per GiB`, f?.cpuPerGiB, "s/GiB", "<= 1.0 s/GiB", (v) => v <= 1.0, 2);
     }
   }
@@ -769,7 +777,7 @@ async function main(): Promise<number> {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
 
-  const needs = want.has("relay") || want.has("conn") ? ["origin", "microsocks", "dante", "tinyproxy", "curl", "wrk"] : [];
+  const needs = want.has("relay") || want.has("conn") ? ["origin", "microsocks", "dante", "tinyproxy", "v2ray-socks", "curl", "wrk"] : [];
   if (needs.length > 0 && !(await ensurePackages(needs))) note("some peers are missing and this is not root: their rows are skipped");
   const ferryCmd = want.has("start") || want.has("rss") || want.has("relay") || want.has("conn") ? ferryCommand() : undefined;
   const load0 = loadavg();

@@ -58,8 +58,8 @@ function writeConfig(dir: string, loglevel: string, config: Record<string, unkno
 
 type ServerKeys = StreamKeys | "port" | "uuid" | "loglevel";
 
-/** A VMess or VLESS server; h2 always runs over TLS. */
-function server(c: Ctx<ServerKeys>, protocol: "vmess" | "vless", settings: Record<string, unknown>) {
+/** A VMess, VLESS or SOCKS5 server; h2 always runs over TLS. */
+function server(c: Ctx<ServerKeys>, protocol: "vmess" | "vless" | "socks", settings: Record<string, unknown>) {
   const port = c.port("port");
   const uuid = c.word("uuid");
   const tls = c.bool("tls") || c.get("net") === "h2";
@@ -126,6 +126,16 @@ export const v2rayPeers = {
     configure(c) {
       const spec = server(c, "vmess", { clients: [{ id: c.word("uuid"), alterId: c.int("alter_id") }] });
       return { ...spec, info: { ...spec.info, alterId: c.int("alter_id") } };
+    },
+  }),
+
+  /** v2ray's SOCKS5 inbound straight to freedom (loopback only): the Go reference relay of the bench. */
+  "v2ray-socks": peer({
+    programs: ["v2ray"],
+    params: { port: "", uuid: DEFAULT_UUID, loglevel: "warning", ...STREAM_DEFAULTS },
+    configure(c) {
+      const spec = server(c, "socks", { auth: "noauth", udp: true, ip: HOST });
+      return { ...spec, info: { ...spec.info, socks: spec.info.server } };
     },
   }),
 
