@@ -18,6 +18,7 @@ import { join, resolve } from "node:path";
 import { freePorts, HOST, launch, type Running, stopAll } from "./lib/launch.ts";
 import { GiB, MiB, parseSize } from "./lib/payload.ts";
 import { cpuDelta, cpuTime } from "./lib/proc.ts";
+import { downloadRounds, median, round2 } from "./lib/rounds.ts";
 import { ensurePackages, type Peer, startPeer } from "./peers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -28,15 +29,6 @@ type Cipher = (typeof CIPHERS)[number];
 
 const note = (m: string) => console.error(`bench-ss: ${m}`);
 const WORK = mkdtempSync(join(tmpdir(), "ferry-bench-ss."));
-
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-const rotate = <T>(xs: readonly T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
-const round2 = (x: number) => Math.round(x * 100) / 100;
 
 interface Path {
   cipher: Cipher;
@@ -109,25 +101,20 @@ async function main(): Promise<void> {
     paths.push(path(cipher, "ferry", ferry.pid, `${HOST}:${ports[i + 1]}`));
   }
   const load0 = loadavg()[0]!;
-  // Round 0 warms every path up and checks it delivers every byte; it is not counted.
-  for (let r = 0; r <= ROUNDS; r++) {
-    for (const p of rotate(paths, r)) {
-      if (p.failed) continue;
-      const d = await download(p, origin.info.bigUrl!, servers.get(p.cipher)!.pid);
-      if (d.error || d.bytes !== SIZE) {
-        p.failed = d.error ?? `got ${d.bytes} of ${SIZE} bytes`;
-        note(`${p.client} ${p.cipher}: ${p.failed}`);
-        continue;
-      }
-      if (r === 0) continue;
+  await downloadRounds(paths, {
+    rounds: ROUNDS,
+    size: SIZE,
+    download: (p) => download(p, origin.info.bigUrl!, servers.get(p.cipher)!.pid),
+    record(p, d) {
       const gib = d.bytes / GiB;
       p.mibs.push(d.bytes / MiB / d.secs);
       p.cpuPerGiB.push(d.client.total / gib);
       p.userPerGiB.push(d.client.user / gib);
       p.serverCpuPerGiB.push(d.server.total / gib);
-    }
-    if (r > 0) note(`round ${r}/${ROUNDS} done`);
-  }
+    },
+    onFail: (p) => note(`${p.client} ${p.cipher}: ${p.failed}`),
+    onRound: (r) => note(`round ${r}/${ROUNDS} done`),
+  });
   const rows = paths.map((p) => ({
     cipher: p.cipher,
     client: p.client,

@@ -15,38 +15,13 @@ import { connectTcp } from "../src/core/socket-stream.ts";
 import type { Duplex } from "../src/sdk/index.ts";
 import { TlsClient } from "../plugins/transport/tls/tls.ts";
 import { WsStream } from "../plugins/transport/ws/ws.ts";
+import { opaque } from "./lib/opaque.ts";
 import { GiB, MiB, parseSize } from "./lib/payload.ts";
 import { startPeer, stopAll } from "./peers.ts";
 
 const SIZE = parseSize(process.env.BENCH_SIZE ?? "256M");
 const ROUNDS = Math.min(Math.max(Number(process.env.BENCH_ROUNDS) || 3, 1), 20);
 const note = (m: string) => console.error(`bench-transports: ${m}`);
-
-/** Hides the SocketStream class so the TLS transport takes its general (node:tls) path. */
-function opaque(inner: Duplex): Duplex {
-  const d: Duplex = {
-    onData: undefined,
-    onEnd: undefined,
-    onDrain: undefined,
-    onClose: undefined,
-    get closed() {
-      return inner.closed;
-    },
-    get remoteAddress() {
-      return inner.remoteAddress;
-    },
-    write: (c) => inner.write(c),
-    end: () => inner.end(),
-    close: (e) => inner.close(e),
-    pause: () => inner.pause(),
-    resume: () => inner.resume(),
-  };
-  inner.onData = (c) => d.onData?.(c);
-  inner.onEnd = () => d.onEnd?.();
-  inner.onDrain = () => d.onDrain?.();
-  inner.onClose = (e) => d.onClose?.(e);
-  return d;
-}
 
 /** Send `head`, then `body` bytes (one reused, never-modified 64 KiB chunk), and count what comes back until the peer closes. */
 function exchange(s: Duplex, head: string, body: number, until: (received: number) => boolean): Promise<number> {

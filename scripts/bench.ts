@@ -19,6 +19,7 @@ import { join, resolve } from "node:path";
 import { freePort, freePorts, HOST, launch, type Running, stopAll } from "./lib/launch.ts";
 import { GiB, MiB, parseSize } from "./lib/payload.ts";
 import { clockTicks, cpuDelta, cpuSeconds, cpuTime, machineTicks, memBytes, openFileLimit, ownsPort } from "./lib/proc.ts";
+import { downloadRounds, median, rotate } from "./lib/rounds.ts";
 import { ensurePackages, havePrograms, type Peer, type PeerName, type PeerParams, startPeer } from "./peers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -50,16 +51,8 @@ const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 // ----------------------------------------------------------------------------- statistics
 
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 const min = (xs: readonly number[]) => Math.min(...xs);
 const max = (xs: readonly number[]) => Math.max(...xs);
-/** Round-robin order for round r: each case leads once, so none always runs on a warm or cold machine. */
-const rotate = <T>(xs: readonly T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
 
 function fmt(x: number | undefined, digits = 0): string {
   if (x === undefined || !Number.isFinite(x)) return "-";
@@ -407,26 +400,21 @@ async function sectionRelay(ferry: Ferry): Promise<{ text: string; data: RelayRo
     paths.push(mk("tinyproxy-connect", "tinyproxy CONNECT", [tiny.pid], ["-x", tiny.info.httpProxy, "--proxytunnel"]));
   }
   try {
-    // Round 0 warms every path up and checks it delivers every byte; it is not counted.
-    for (let r = 0; r <= ROUNDS; r++) {
-      for (const p of rotate(paths, r)) {
-        if (p.failed) continue;
-        const d = await download(p, url, origin.pid);
-        if (d.error || d.bytes !== SIZE) {
-          p.failed = d.error ?? `got ${d.bytes} of ${SIZE} bytes`;
-          note(`${p.label}: ${p.failed}`);
-          continue;
-        }
-        if (r === 0) continue;
+    await downloadRounds(paths, {
+      rounds: ROUNDS,
+      size: SIZE,
+      download: (p) => download(p, url, origin.pid),
+      record(p, d) {
         const gib = d.bytes / GiB;
         p.mibs.push(d.bytes / MiB / d.secs);
         p.cpuPerGiB.push(d.proxy.total / gib);
         p.userPerGiB.push(d.proxy.user / gib);
         p.curlPerGiB.push(d.curlCpu / gib);
         p.otherPct.push(d.otherPct);
-      }
-      if (r > 0) note(`relay round ${r}/${ROUNDS} done`);
-    }
+      },
+      onFail: (p) => note(`${p.label}: ${p.failed}`),
+      onRound: (r) => note(`relay round ${r}/${ROUNDS} done`),
+    });
   } finally {
     await Promise.all([origin, micro, dante, tiny, v2ray].map((p) => p?.stop()));
   }

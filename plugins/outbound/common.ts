@@ -25,14 +25,19 @@ export const serverOptions = {
   port: t.Integer(),
 };
 
-/** Keys every proxy type accepts (§6.2), all optional. */
-export const commonOptions = {
+/** The §6.2 keys about our own sockets: all `direct` takes, as it has no server to reach through another proxy. */
+export const socketOptions = {
   udp: t.Optional(t.Boolean()),
   "ip-version": t.Optional(t.String()),
   "interface-name": t.Optional(t.String()),
   "routing-mark": t.Optional(t.Integer()),
   tfo: t.Optional(t.Boolean()),
   mptcp: t.Optional(t.Boolean()),
+};
+
+/** Keys every proxy type accepts (§6.2), all optional. */
+export const commonOptions = {
+  ...socketOptions,
   "dialer-proxy": t.Optional(t.String()),
   smux: t.Optional(t.Record(t.String(), t.Unknown())),
 };

@@ -4,6 +4,7 @@
  * handshake delivered first.
  */
 import type { Duplex } from "../../src/sdk/index.ts";
+import { WrappedStream } from "../transport/wrapped-stream.ts";
 
 /** Default bound on a whole handshake, as mihomo's 5 s TCP timeout doubled for slow links. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -122,33 +123,19 @@ export class StreamReader {
  * A stream whose first bytes were already read: they are delivered once someone sets `onData`
  * (after the other handlers set with it), then everything passes straight through.
  */
-export class PrefixedStream implements Duplex {
-  onEnd: (() => void) | undefined;
-  onDrain: (() => void) | undefined;
-  onClose: ((err?: Error) => void) | undefined;
+export class PrefixedStream extends WrappedStream {
   private sink: ((chunk: Uint8Array) => void) | undefined;
   private head: Uint8Array | undefined;
 
   constructor(
-    private readonly inner: Duplex,
+    inner: Duplex,
     head: Uint8Array,
     /** What already happened to `inner` after the head: replayed after it. */
     private readonly after: "open" | "ended" | "closed",
   ) {
+    super(inner);
     this.head = head;
     inner.onData = (c) => this.sink?.(c);
-    inner.onEnd = () => {
-      if (this.onEnd) this.onEnd();
-      else this.close();
-    };
-    inner.onDrain = () => this.onDrain?.();
-    inner.onClose = (err) => this.closedBy(err);
-  }
-
-  private closedBy(err?: Error): void {
-    const cb = this.onClose;
-    this.onClose = undefined;
-    cb?.(err);
   }
 
   get onData(): ((chunk: Uint8Array) => void) | undefined {
@@ -164,36 +151,12 @@ export class PrefixedStream implements Duplex {
       if (head.length > 0) this.sink?.(head);
       if (this.after === "open") return;
       if (this.onEnd) this.onEnd();
-      if (this.after === "closed") this.closedBy();
+      if (this.after === "closed") this.fireClose();
       else if (!this.onEnd) this.close();
     });
   }
 
-  get closed(): boolean {
-    return this.inner.closed;
-  }
-
-  get remoteAddress(): string {
-    return this.inner.remoteAddress;
-  }
-
   write(chunk: Uint8Array): boolean {
     return this.inner.write(chunk);
-  }
-
-  end(): void {
-    this.inner.end();
-  }
-
-  close(err?: Error): void {
-    this.inner.close(err);
-  }
-
-  pause(): void {
-    this.inner.pause();
-  }
-
-  resume(): void {
-    this.inner.resume();
   }
 }

@@ -114,32 +114,6 @@ export function readHash(s: Duplex, n: number, timeoutMs = 60_000): Promise<{ by
 
 export const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
 
-/** The same stream behind a plain object, so a transport cannot recognise the Bun socket under it (its general path). */
-export function opaque(inner: Duplex): Duplex {
-  const d: Duplex = {
-    onData: undefined,
-    onEnd: undefined,
-    onDrain: undefined,
-    onClose: undefined,
-    get closed() {
-      return inner.closed;
-    },
-    get remoteAddress() {
-      return inner.remoteAddress;
-    },
-    write: (c) => inner.write(c),
-    end: () => inner.end(),
-    close: (e) => inner.close(e),
-    pause: () => inner.pause(),
-    resume: () => inner.resume(),
-  };
-  inner.onData = (c) => d.onData?.(c);
-  inner.onEnd = () => d.onEnd?.();
-  inner.onDrain = () => d.onDrain?.();
-  inner.onClose = (e) => d.onClose?.(e);
-  return d;
-}
-
 /** A built-in transport as the engine registers it (options are passed as given: no schema decoding here). */
 export async function transport(name: string, options: unknown): Promise<Transport> {
   const defs = new Map<string, TransportDefinition>();

@@ -5,11 +5,12 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { TlsDuplex } from "../../plugins/transport/tls/index.ts";
+import { opaque } from "../../scripts/lib/opaque.ts";
 import { MiB, payloadBytes } from "../../scripts/peers.ts";
 import { connectTcp } from "../../src/core/socket-stream.ts";
 import type { Duplex, TlsTransportOptions } from "../../src/sdk/index.ts";
 import { peersReady, requirePeer } from "../interop/harness.ts";
-import { httpRequest, opaque, sha256, transport } from "./helpers.ts";
+import { httpRequest, sha256, transport } from "./helpers.ts";
 
 const ready = await peersReady("origin");
 

@@ -1,14 +1,8 @@
 import { isIP } from "node:net";
 import { API_VERSION, definePlugin, type Packet, type PacketConn, t } from "../../../src/sdk/index.ts";
+import { socketOptions } from "../common.ts";
 
-const options = t.Object({
-  udp: t.Optional(t.Boolean()),
-  "ip-version": t.Optional(t.String()),
-  "interface-name": t.Optional(t.String()),
-  "routing-mark": t.Optional(t.Integer()),
-  tfo: t.Optional(t.Boolean()),
-  mptcp: t.Optional(t.Boolean()),
-});
+const options = t.Object({ ...socketOptions });
 
 /** DIRECT: connect to the destination from this host. UDP is always on (config.md §7.1). */
 export default definePlugin({

@@ -18,7 +18,7 @@
  * anyway, and nothing native is held per connection.
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
-import { libcryptoChacha20Poly1305 } from "./libcrypto.ts";
+import { libcryptoAead } from "./libcrypto.ts";
 
 export const TAG_SIZE = 16;
 
@@ -115,7 +115,7 @@ export function chachaBackend(which: ChachaBackend): Promise<Aead | undefined> {
       which === "wasm"
         ? wasmChacha20Poly1305()
         : Promise.resolve().then(() => {
-            const aead = libcryptoChacha20Poly1305();
+            const aead = libcryptoAead("chacha20-poly1305");
             return aead && passesKnownAnswer(aead) ? aead : undefined;
           });
     loaded.set(which, p);

@@ -7,6 +7,7 @@
  */
 import type { Duplex } from "../../../src/sdk/index.ts";
 import type { ChunkReader, ChunkWriter } from "./codec.ts";
+import { Layer } from "./layer.ts";
 
 export interface ClientSession {
   writer: ChunkWriter;
@@ -17,42 +18,25 @@ export interface ClientSession {
 
 const NOTHING = new Uint8Array(0);
 
-export class ShadowStream implements Duplex {
-  onData: ((chunk: Uint8Array) => void) | undefined;
-  onEnd: (() => void) | undefined;
-  onDrain: (() => void) | undefined;
-  onClose: ((err?: Error) => void) | undefined;
+export class ShadowStream extends Layer {
   private requestSent = false;
-  private done = false;
 
   constructor(
-    private readonly inner: Duplex,
+    inner: Duplex,
     private readonly session: ClientSession,
     /** Prefix for errors: the proxy's name. */
-    label: string,
+    private readonly label: string,
   ) {
-    inner.onData = (data) => {
-      const plain = session.reader.feed(data);
-      if (plain instanceof Error) this.close(new Error(`${label}: ${plain.message}`));
-      else if (plain.length > 0) this.onData?.(plain);
-    };
-    inner.onEnd = () => {
-      if (this.onEnd) this.onEnd();
-      else this.close();
-    };
-    inner.onDrain = () => this.onDrain?.();
-    inner.onClose = (err) => this.finish(err);
+    super(inner);
     setImmediate(() => {
       if (!this.requestSent && !this.closed) this.inner.write(this.firstOutput(NOTHING));
     });
   }
 
-  get closed(): boolean {
-    return this.done || this.inner.closed;
-  }
-
-  get remoteAddress(): string {
-    return this.inner.remoteAddress;
+  protected fromServer(data: Uint8Array): void {
+    const plain = this.session.reader.feed(data);
+    if (plain instanceof Error) this.close(new Error(`${this.label}: ${plain.message}`));
+    else if (plain.length > 0) this.onData?.(plain);
   }
 
   write(chunk: Uint8Array): boolean {
@@ -69,31 +53,9 @@ export class ShadowStream implements Duplex {
     return this.session.request(chunk);
   }
 
-  end(): void {
+  override end(): void {
     if (this.closed) return;
     if (!this.requestSent) this.inner.write(this.firstOutput(NOTHING));
     this.inner.end();
-  }
-
-  close(err?: Error): void {
-    if (this.done) return;
-    this.inner.close(err);
-    this.finish(err);
-  }
-
-  pause(): void {
-    this.inner.pause();
-  }
-
-  resume(): void {
-    this.inner.resume();
-  }
-
-  private finish(err?: Error): void {
-    if (this.done) return;
-    this.done = true;
-    const cb = this.onClose;
-    this.onClose = undefined;
-    cb?.(err);
   }
 }

@@ -10,6 +10,7 @@
  * - a malformed response closes this connection with an error naming the proxy and why.
  */
 import type { Duplex } from "../../../src/sdk/index.ts";
+import { WrappedStream } from "../../transport/wrapped-stream.ts";
 import { ByteQueue } from "./queue.ts";
 
 export interface Codec {
@@ -25,11 +26,8 @@ export interface Codec {
   midFrame(): boolean;
 }
 
-export class ProxyConn implements Duplex {
+export class ProxyConn extends WrappedStream {
   onData: ((chunk: Uint8Array) => void) | undefined;
-  onEnd: (() => void) | undefined;
-  onDrain: (() => void) | undefined;
-  onClose: ((err?: Error) => void) | undefined;
   private head: Uint8Array | undefined;
   private readonly queue = new ByteQueue();
   private headRead = false;
@@ -37,30 +35,16 @@ export class ProxyConn implements Duplex {
   private writeEnded = false;
 
   constructor(
-    private readonly inner: Duplex,
+    inner: Duplex,
     head: Uint8Array,
     private readonly codec: Codec,
     /** `vmess "name"`: prefixes every error. */
     private readonly label: string,
   ) {
+    super(inner);
     this.head = head;
     inner.onData = (chunk) => this.receive(chunk);
-    inner.onEnd = () => this.innerEnded();
-    inner.onDrain = () => this.onDrain?.();
-    inner.onClose = (err) => {
-      const cb = this.onClose;
-      this.onClose = undefined;
-      cb?.(err);
-    };
     setImmediate(() => this.flushHead());
-  }
-
-  get closed(): boolean {
-    return this.inner.closed;
-  }
-
-  get remoteAddress(): string {
-    return this.inner.remoteAddress;
   }
 
   write(chunk: Uint8Array): boolean {
@@ -70,7 +54,7 @@ export class ProxyConn implements Duplex {
     return this.inner.write(out);
   }
 
-  end(): void {
+  override end(): void {
     if (this.writeEnded) return;
     this.writeEnded = true;
     const last = this.codec.encodeEnd(this.head);
@@ -78,18 +62,6 @@ export class ProxyConn implements Duplex {
     this.head = undefined;
     if (out && !this.inner.closed) this.inner.write(out);
     this.inner.end();
-  }
-
-  close(err?: Error): void {
-    this.inner.close(err);
-  }
-
-  pause(): void {
-    this.inner.pause();
-  }
-
-  resume(): void {
-    this.inner.resume();
   }
 
   private flushHead(): void {
@@ -130,7 +102,7 @@ export class ProxyConn implements Duplex {
     if (!this.inner.closed) this.onData?.(data);
   };
 
-  private innerEnded(): void {
+  protected override peerEnded(): void {
     if (this.readEnded) return;
     if (!this.headRead) this.fail("the server closed the connection before answering (wrong uuid, or refused)");
     else if (this.queue.length > 0 || this.codec.midFrame()) this.fail("the server closed the connection inside a frame");
@@ -139,7 +111,6 @@ export class ProxyConn implements Duplex {
 
   private endRead(): void {
     this.readEnded = true;
-    if (this.onEnd) this.onEnd();
-    else this.close();
+    this.handOnEnd();
   }
 }

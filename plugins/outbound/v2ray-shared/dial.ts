@@ -13,6 +13,7 @@ import {
   UserError,
 } from "../../../src/sdk/index.ts";
 import {
+  commonOptions,
   grpcOptionsFrom,
   grpcOptsSchema,
   h2OptionsFrom,
@@ -20,7 +21,9 @@ import {
   httpOptionsFrom,
   httpOptsSchema,
   normalizeFingerprint,
+  serverOptions,
   type TlsFields,
+  tlsFieldOptions,
   tlsOptionsFrom,
   type WsOpts,
   wsHost,
@@ -49,6 +52,18 @@ export const streamOptions = {
   "packet-encoding": t.Optional(t.String()),
   "packet-addr": t.Optional(t.Boolean()),
   xudp: t.Optional(t.Boolean()),
+};
+
+// vmess and vless read `servername`, not `sni` (mihomo ignores a `sni` key on them).
+const { sni: _sni, ...tlsFields } = tlsFieldOptions;
+
+/** The keys vmess and vless both take, in their order: server, common, TLS, stream, `uuid`. */
+export const v2rayOptions = {
+  ...serverOptions,
+  ...commonOptions,
+  ...tlsFields,
+  ...streamOptions,
+  uuid: t.String(),
 };
 
 export interface StreamFields extends TlsFields {

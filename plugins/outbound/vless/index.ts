@@ -21,10 +21,9 @@ import {
   type Transport,
   UserError,
 } from "../../../src/sdk/index.ts";
-import { commonOptions, serverOptions, tlsFieldOptions } from "../common.ts";
 import { destinationLength, encodeDestination, userId } from "../v2ray-shared/address.ts";
 import { type Codec, ProxyConn } from "../v2ray-shared/conn.ts";
-import { addrOf, buildTransports, dialStack, networkOf, packetEncoding, streamOptions, streamProblems } from "../v2ray-shared/dial.ts";
+import { addrOf, buildTransports, dialStack, networkOf, packetEncoding, streamProblems, v2rayOptions } from "../v2ray-shared/dial.ts";
 import { StreamPacketConn } from "../v2ray-shared/packet.ts";
 import type { ByteQueue } from "../v2ray-shared/queue.ts";
 
@@ -33,15 +32,8 @@ const COMMAND_UDP = 0x02;
 const VISION = "xtls-rprx-vision";
 const MAX_DATAGRAM = 0xffff;
 
-// vless reads `servername`, not `sni` (mihomo ignores a `sni` key here).
-const { sni: _sni, ...tlsFields } = tlsFieldOptions;
-
 const options = t.Object({
-  ...serverOptions,
-  ...commonOptions,
-  ...tlsFields,
-  ...streamOptions,
-  uuid: t.String(),
+  ...v2rayOptions,
   flow: t.Optional(t.String()),
   // Older configs' spelling of ws-opts.path / ws-opts.headers.
   "ws-path": t.Optional(t.String()),

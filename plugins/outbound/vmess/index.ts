@@ -23,11 +23,10 @@ import {
   type Transport,
   UserError,
 } from "../../../src/sdk/index.ts";
-import { commonOptions, serverOptions, tlsFieldOptions } from "../common.ts";
 import { type Aead, chacha20Poly1305 } from "../ss/aead.ts";
 import { userId } from "../v2ray-shared/address.ts";
 import { type Codec, ProxyConn } from "../v2ray-shared/conn.ts";
-import { addrOf, buildTransports, dialStack, packetEncoding, streamOptions, streamProblems } from "../v2ray-shared/dial.ts";
+import { addrOf, buildTransports, dialStack, packetEncoding, streamProblems, v2rayOptions } from "../v2ray-shared/dial.ts";
 import { StreamPacketConn } from "../v2ray-shared/packet.ts";
 import type { ByteQueue } from "../v2ray-shared/queue.ts";
 import { ChunkOpener, ChunkSealer, MAX_CHUNK } from "./body.ts";
@@ -52,15 +51,8 @@ import {
 
 const CIPHERS = ["auto", "aes-128-gcm", "chacha20-poly1305", "none", "zero"] as const;
 
-// vmess reads `servername`, not `sni` (mihomo ignores a `sni` key here).
-const { sni: _sni, ...tlsFields } = tlsFieldOptions;
-
 const options = t.Object({
-  ...serverOptions,
-  ...commonOptions,
-  ...tlsFields,
-  ...streamOptions,
-  uuid: t.String(),
+  ...v2rayOptions,
   alterId: t.Integer(),
   cipher: t.Union(
     CIPHERS.map((c) => t.Literal(c)),

@@ -6,6 +6,7 @@
  */
 import type { DialOptions, Duplex, GrpcTransportOptions } from "../../../src/sdk/index.ts";
 import { alpnOf, openH2Stream } from "../h2/h2.ts";
+import { WrappedStream } from "../wrapped-stream.ts";
 
 /** Bytes of a varint. */
 function varintLength(n: number): number {
@@ -72,10 +73,7 @@ export class GunClient {
  * Hunks in and out. Reading hands on data as views of the received chunks; only the few header
  * bytes of a message that straddle two chunks are copied.
  */
-class GunStream implements Duplex {
-  onEnd: (() => void) | undefined;
-  onDrain: (() => void) | undefined;
-  onClose: ((err?: Error) => void) | undefined;
+class GunStream extends WrappedStream {
   /** Message bytes left after the data of the current message (other fields: skipped). */
   private skip = 0;
   /** Data bytes left in the current message. */
@@ -84,19 +82,6 @@ class GunStream implements Duplex {
   private head = new Uint8Array(16);
   private headLen = 0;
   private sink: ((chunk: Uint8Array) => void) | undefined;
-
-  constructor(private readonly inner: Duplex) {
-    inner.onEnd = () => {
-      if (this.onEnd) this.onEnd();
-      else this.close();
-    };
-    inner.onDrain = () => this.onDrain?.();
-    inner.onClose = (err) => {
-      const cb = this.onClose;
-      this.onClose = undefined;
-      cb?.(err);
-    };
-  }
 
   get onData(): ((chunk: Uint8Array) => void) | undefined {
     return this.sink;
@@ -108,32 +93,8 @@ class GunStream implements Duplex {
     if (fn && !this.inner.onData) this.inner.onData = (c) => this.receive(c);
   }
 
-  get closed(): boolean {
-    return this.inner.closed;
-  }
-
-  get remoteAddress(): string {
-    return this.inner.remoteAddress;
-  }
-
   write(chunk: Uint8Array): boolean {
     return this.inner.write(hunk(chunk));
-  }
-
-  end(): void {
-    this.inner.end();
-  }
-
-  close(err?: Error): void {
-    this.inner.close(err);
-  }
-
-  pause(): void {
-    this.inner.pause();
-  }
-
-  resume(): void {
-    this.inner.resume();
   }
 
   private receive(c: Uint8Array): void {

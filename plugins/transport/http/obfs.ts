@@ -5,6 +5,7 @@
  * that, bytes pass straight through.
  */
 import type { DialOptions, Duplex, HttpObfsTransportOptions } from "../../../src/sdk/index.ts";
+import { WrappedStream } from "../wrapped-stream.ts";
 
 const MAX_HEAD = 16 * 1024;
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
@@ -32,43 +33,20 @@ export class HttpObfsClient {
   }
 }
 
-class HttpObfsStream implements Duplex {
+class HttpObfsStream extends WrappedStream {
   onData: ((chunk: Uint8Array) => void) | undefined;
-  onEnd: (() => void) | undefined;
-  onDrain: (() => void) | undefined;
-  onClose: ((err?: Error) => void) | undefined;
   /** The request head, until the first write carries it. */
   private head: Uint8Array | undefined;
   /** The response head read so far, until it is complete. */
   private reply: Buffer | undefined = Buffer.alloc(0);
 
-  constructor(
-    private readonly inner: Duplex,
-    head: Uint8Array,
-  ) {
+  constructor(inner: Duplex, head: Uint8Array) {
+    super(inner);
     this.head = head;
     inner.onData = (c) => {
       if (this.reply === undefined) this.onData?.(c);
       else this.readHead(c);
     };
-    inner.onEnd = () => {
-      if (this.onEnd) this.onEnd();
-      else this.close();
-    };
-    inner.onDrain = () => this.onDrain?.();
-    inner.onClose = (err) => {
-      const cb = this.onClose;
-      this.onClose = undefined;
-      cb?.(err);
-    };
-  }
-
-  get closed(): boolean {
-    return this.inner.closed;
-  }
-
-  get remoteAddress(): string {
-    return this.inner.remoteAddress;
   }
 
   private readHead(c: Uint8Array): void {
@@ -95,21 +73,5 @@ class HttpObfsStream implements Duplex {
     first.set(head);
     first.set(chunk, head.length);
     return this.inner.write(first);
-  }
-
-  end(): void {
-    this.inner.end();
-  }
-
-  close(err?: Error): void {
-    this.inner.close(err);
-  }
-
-  pause(): void {
-    this.inner.pause();
-  }
-
-  resume(): void {
-    this.inner.resume();
   }
 }

@@ -10,6 +10,7 @@
  */
 import { createHash, randomBytes, randomFillSync } from "node:crypto";
 import type { DialOptions, Duplex, WsTransportOptions } from "../../../src/sdk/index.ts";
+import { WrappedStream } from "../wrapped-stream.ts";
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /** Largest payload put in one frame; a bigger write becomes several frames. */
@@ -123,11 +124,9 @@ export class WsClient {
 
 type State = "idle" | "handshake" | "open";
 
-export class WsStream implements Duplex {
-  onEnd: (() => void) | undefined;
-  onDrain: (() => void) | undefined;
-  onClose: ((err?: Error) => void) | undefined;
-  closed = false;
+export class WsStream extends WrappedStream {
+  /** Closed from our side or the inner stream's; read directly (not through `closed`) per chunk. */
+  private done = false;
   readonly key = randomBytes(16).toString("base64");
   private sink: ((chunk: Uint8Array) => void) | undefined;
   private state: State = "idle";
@@ -149,18 +148,20 @@ export class WsStream implements Duplex {
   private controlAt = 0;
 
   constructor(
-    private readonly inner: Duplex,
+    inner: Duplex,
     /** False for v2ray HTTPUpgrade: raw bytes after the 101. */
     private readonly framed: boolean,
   ) {
+    super(inner);
     inner.onData = (c) => this.receive(c);
-    inner.onEnd = () => this.peerEnded();
-    inner.onDrain = () => this.onDrain?.();
-    inner.onClose = (err) => this.finish(err ?? (this.state === "open" ? undefined : new Error("websocket: connection closed during handshake")));
   }
 
-  get remoteAddress(): string {
-    return this.inner.remoteAddress;
+  override get closed(): boolean {
+    return this.done;
+  }
+
+  protected override innerClosed(err?: Error): void {
+    this.finish(err ?? (this.state === "open" ? undefined : new Error("websocket: connection closed during handshake")));
   }
 
   get onData(): ((chunk: Uint8Array) => void) | undefined {
@@ -219,7 +220,7 @@ export class WsStream implements Duplex {
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.closed || this.closeSent) return false;
+    if (this.done || this.closeSent) return false;
     if (this.state !== "open") {
       if (this.lazy) this.fireLazy(chunk);
       else this.queue.push(chunk);
@@ -241,43 +242,32 @@ export class WsStream implements Duplex {
    * WebSocket has no half-close, and a Close frame would make v2ray's server stop sending too;
    * so, as in mihomo, ending our side sends nothing and the stream lives until either side closes.
    */
-  end(): void {}
+  override end(): void {}
 
-  close(err?: Error): void {
-    if (this.closed) return;
+  override close(err?: Error): void {
+    if (this.done) return;
     if (!err && this.state === "open" && this.framed) this.sendClose(1000);
     this.inner.close(err);
     this.finish(err);
   }
 
-  pause(): void {
-    this.inner.pause();
-  }
-
-  resume(): void {
-    this.inner.resume();
-  }
-
   private finish(err?: Error): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.done) return;
+    this.done = true;
     if (this.lazy) clearTimeout(this.lazy.timer);
     this.lazy = undefined;
     const opened = this.opened;
     this.opened = undefined;
     opened?.(err ?? new Error("websocket: closed during handshake"));
-    const cb = this.onClose;
-    this.onClose = undefined;
-    cb?.(err);
+    this.fireClose(err);
   }
 
-  private peerEnded(): void {
+  protected override peerEnded(): void {
     if (this.state !== "open") {
       this.close(new Error("websocket: connection closed during handshake"));
       return;
     }
-    if (this.onEnd) this.onEnd();
-    else this.close();
+    this.handOnEnd();
   }
 
   private sendClose(code: number): void {
@@ -348,7 +338,7 @@ export class WsStream implements Duplex {
   private parse(c: Uint8Array): void {
     let i = 0;
     const n = c.length;
-    while (i < n && !this.closed) {
+    while (i < n && !this.done) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, n - i);
         const piece = i === 0 && take === n ? c : c.subarray(i, i + take);
