@@ -1,10 +1,11 @@
 /**
- * `bun scripts/bench-v2ray.ts`: ferry's vmess and vless outbounds beside v2ray's own client, both
- * talking to the same v2ray 4.34 server, on loopback only. A download of BENCH_SIZE (default 1G)
- * from the nginx origin peer, with curl through each client's SOCKS5 port:
+ * `bun scripts/bench-v2ray.ts`: ferry's vmess, vless and trojan outbounds beside the reference
+ * client of each protocol, both talking to the same reference server, on loopback only. A download
+ * of BENCH_SIZE (default 1G) from the nginx origin peer, with curl through each client's SOCKS5 port:
  *
- *   vmess aes-128-gcm (tcp):  v2ray client -> v2ray server   vs   ferry -> v2ray server
- *   vless over TLS:           v2ray client -> v2ray server   vs   ferry -> v2ray server
+ *   vmess aes-128-gcm (tcp):  v2ray client -> v2ray server             vs   ferry -> v2ray server
+ *   vless over TLS:           v2ray client -> v2ray server             vs   ferry -> v2ray server
+ *   trojan (TLS):             trojan-gfw client -> trojan-gfw server   vs   ferry -> trojan-gfw server
  *
  * Rounds are interleaved (every case once per round, the order rotated) because this machine kind
  * is noisy; figures are medians. The client's CPU seconds per GiB (user + system, /proc/PID/stat
@@ -21,6 +22,7 @@ import { join, resolve } from "node:path";
 import { freePort, launch, type Running } from "./lib/launch.ts";
 import { GiB, MiB, parseSize } from "./lib/payload.ts";
 import { clockTicks, cpuTime } from "./lib/proc.ts";
+import { median, round2 } from "./lib/rounds.ts";
 import { ensurePackages, startPeer, stopAll } from "./peers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -30,16 +32,9 @@ const FERRY = process.env.BENCH_FERRY ? [resolve(process.env.BENCH_FERRY)] : [pr
 const WORK = mkdtempSync(join(tmpdir(), "ferry-bench-v2ray."));
 const note = (m: string) => console.error(`bench-v2ray: ${m}`);
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-const round2 = (x: number) => Math.round(x * 100) / 100;
-
 interface Case {
-  protocol: "vmess aes-128-gcm" | "vless tls";
-  client: "v2ray" | "ferry";
+  protocol: "vmess aes-128-gcm" | "vless tls" | "trojan tls";
+  client: "v2ray" | "trojan-gfw" | "ferry";
   /** SOCKS5 port of the client. */
   socks: number;
   clientPid: number;
@@ -82,8 +77,8 @@ function download(c: Case, url: string): boolean {
 }
 
 async function main(): Promise<number> {
-  if (!(await ensurePackages(["origin", "v2ray-vmess", "v2ray-client", "curl"]))) {
-    note("v2ray, nginx or curl missing and not root: run 'bun scripts/peers.ts install' as root");
+  if (!(await ensurePackages(["origin", "v2ray-vmess", "v2ray-client", "trojan", "trojan-client", "curl"]))) {
+    note("v2ray, trojan, nginx or curl missing and not root: run 'bun scripts/peers.ts install' as root");
     return 1;
   }
   note(`size ${SIZE} bytes, ${ROUNDS} rounds, ferry = ${FERRY.join(" ")}, clock ${clockTicks()} Hz`);
@@ -91,13 +86,19 @@ async function main(): Promise<number> {
   const url = `${origin.info.url}big.bin`;
   const vmessServer = await startPeer("v2ray-vmess");
   const vlessServer = await startPeer("v2ray-vless", { tls: 1 });
-  const [v2rayVmess, v2rayVless, ferryVmess, ferryVless] = await Promise.all([
+  const trojanServer = await startPeer("trojan");
+  const [v2rayVmess, v2rayVless, gfwTrojan, ferryVmess, ferryVless, ferryTrojan] = await Promise.all([
     startPeer("v2ray-client", { server_port: vmessServer.port, proto: "vmess", security: "aes-128-gcm" }),
     startPeer("v2ray-client", { server_port: vlessServer.port, proto: "vless", tls: 1, ca: vlessServer.info.ca ?? "" }),
+    startPeer("trojan-client", { server_port: trojanServer.port, password: trojanServer.info.password, sni: trojanServer.info.sni, ca: trojanServer.info.ca }),
     startFerry("ferry-vmess", `type: vmess, server: 127.0.0.1, port: ${vmessServer.port}, uuid: ${vmessServer.info.uuid}, alterId: 0, cipher: aes-128-gcm`),
     startFerry(
       "ferry-vless",
       `type: vless, server: 127.0.0.1, port: ${vlessServer.port}, uuid: ${vlessServer.info.uuid}, tls: true, servername: ${vlessServer.info.sni}, fingerprint: "${vlessServer.info.certSha256}"`,
+    ),
+    startFerry(
+      "ferry-trojan",
+      `type: trojan, server: 127.0.0.1, port: ${trojanServer.port}, password: ${trojanServer.info.password}, sni: ${trojanServer.info.sni}, fingerprint: "${trojanServer.info.certSha256}"`,
     ),
   ]);
   const mk = (protocol: Case["protocol"], client: Case["client"], socks: number, clientPid: number, serverPid: number): Case => ({
@@ -115,6 +116,8 @@ async function main(): Promise<number> {
     mk("vmess aes-128-gcm", "ferry", ferryVmess.port, ferryVmess.pid, vmessServer.pid),
     mk("vless tls", "v2ray", v2rayVless.port, v2rayVless.pid, vlessServer.pid),
     mk("vless tls", "ferry", ferryVless.port, ferryVless.pid, vlessServer.pid),
+    mk("trojan tls", "trojan-gfw", gfwTrojan.port, gfwTrojan.pid, trojanServer.pid),
+    mk("trojan tls", "ferry", ferryTrojan.port, ferryTrojan.pid, trojanServer.pid),
   ];
   // One warm-up download per case (JIT, page cache), not counted.
   for (const c of cases) {

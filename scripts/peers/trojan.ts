@@ -1,13 +1,13 @@
 /**
  * Trojan servers as peers: trojan-gfw 1.16 (Debian `trojan`, the reference implementation, TLS
- * only) and v2ray 4.34's trojan inbound (Go, a second implementation, TLS with tcp or WebSocket).
- * Entries of PEERS in ../peers.ts.
+ * only) and v2ray 4.34's trojan inbound (Go, a second implementation, TLS with tcp or WebSocket);
+ * and trojan-gfw as a client (SOCKS5 in front) for the benchmarks. Entries of PEERS in ../peers.ts.
  *
  * Loopback only: trojan-gfw resolves targets itself (the harness gives it a loopback-only
  * resolv.conf as root): ask it for IP targets. The v2ray server routes only 127.0.0.0/8, ::1,
  * localhost and `*.test` to `freedom`; everything else goes to `blackhole`.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCerts } from "../lib/certs.ts";
 import { HOST } from "../lib/launch.ts";
@@ -108,6 +108,44 @@ export const trojanPeers = {
         tcp: [port],
         info: { server: `${HOST}:${port}`, password, net, path: net === "ws" ? path : undefined, ca: certs.ca, sni: certs.cn, certSha256: certs.sha256 },
       };
+    },
+  }),
+
+  /**
+   * trojan-gfw as the client: SOCKS5 (CONNECT) on 127.0.0.1:port → a trojan-gfw (or other trojan)
+   * server on 127.0.0.1:server_port over TLS with `sni`. It verifies the server against `ca` (the
+   * server peer's info.ca), or skips verification with insecure=1. For the benchmarks.
+   */
+  "trojan-client": peer({
+    programs: ["trojan"],
+    params: { port: "", server_port: "", password: TROJAN_PASSWORD, sni: "example.test", ca: "", insecure: "0" },
+    configure(c) {
+      const port = c.port("port");
+      const serverPort = c.int("server_port");
+      const insecure = c.bool("insecure");
+      const ca = c.get("ca");
+      if (!insecure && !(ca && existsSync(ca))) throw new Error("trojan-client: needs ca=PATH (the server's CA) or insecure=1");
+      const conf = {
+        run_type: "client",
+        local_addr: HOST,
+        local_port: port,
+        remote_addr: HOST,
+        remote_port: serverPort,
+        password: [c.word("password")],
+        log_level: 2,
+        ssl: {
+          verify: !insecure,
+          verify_hostname: !insecure,
+          cert: insecure ? "" : ca,
+          sni: c.word("sni"),
+          alpn: ["http/1.1"],
+          reuse_session: true,
+          session_ticket: false,
+        },
+        tcp: { no_delay: true, keep_alive: true, reuse_port: false, fast_open: false },
+      };
+      writeFileSync(join(c.dir, "trojan-client.json"), JSON.stringify(conf, null, 2));
+      return { cmd: [c.bin("trojan"), "-c", join(c.dir, "trojan-client.json")], tcp: [port], info: { socks: `${HOST}:${port}` } };
     },
   }),
 };
