@@ -108,7 +108,7 @@ export class TunnelImpl implements Tunnel {
         );
       }
       // An inbound with onReady writes its own failure reply and closes; closing here could cut it off.
-      if (request.onReady) request.onReady({ ok: false, error, rejected: false });
+      if (request.onReady) request.onReady({ ok: false, error });
       else stream.close(error);
       return;
     } finally {
@@ -122,7 +122,7 @@ export class TunnelImpl implements Tunnel {
     const conn = new TrackedConnection(metadata, route.chains, route.rule, route.rulePayload, remote.remoteAddress, stream);
     this.tracker.add(conn);
     if (logEnabled("info")) this.state.log.info(
-      `[TCP] ${metadata.sourceIP}:${metadata.sourcePort} --> ${destinationOf(metadata)} match ${matchText(route)} using ${route.chains.join("[")}${"]".repeat(route.chains.length - 1)}`,
+      `[TCP] ${metadata.sourceIP}:${metadata.sourcePort} --> ${destinationOf(metadata)} match ${matchText(route)} using ${chainText(route.chains)}`,
     );
     request.onReady?.({ ok: true, remoteAddress: remote.remoteAddress });
     if (request.head && request.head.length > 0) {
@@ -209,6 +209,11 @@ function matchText(route: Route): string {
   return route.rulePayload ? `${route.rule}(${route.rulePayload})` : route.rule;
 }
 
+/** mihomo's log form of a chain: what the rule chose, then the proxy that carried it (`Proxy[HK-02]`). */
+function chainText(chains: string[]): string {
+  return chains.length === 1 ? chains[0]! : `${chains[chains.length - 1]}[${chains[0]}]`;
+}
+
 function describe(m: Metadata): string {
   return `${m.sourceIP}:${m.sourcePort} --> ${destinationOf(m)}`;
 }
@@ -260,7 +265,7 @@ class UdpSession implements UdpFlow {
     const tracked = new TrackedConnection(m, route.chains, route.rule, route.rulePayload, "", this);
     this.tracked = tracked;
     this.tracker.add(tracked);
-    if (logEnabled("info")) log.info(`[UDP] ${describe(m)} match ${matchText(route)} using ${route.chains.join("[")}${"]".repeat(route.chains.length - 1)}`);
+    if (logEnabled("info")) log.info(`[UDP] ${describe(m)} match ${matchText(route)} using ${chainText(route.chains)}`);
     conn.onPacket = (p) => {
       this.lastActive = Date.now();
       tracked.download += p.data.length;

@@ -77,7 +77,7 @@ export interface TcpRequest {
    * the inbound can answer its handshake (`HTTP 200`, SOCKS reply). On failure the inbound owns
    * the stream: it writes its error reply and closes it.
    */
-  onReady?(result: { ok: true; remoteAddress: string } | { ok: false; error: Error; rejected: boolean }): void;
+  onReady?(result: { ok: true; remoteAddress: string } | { ok: false; error: Error }): void;
 }
 
 /** One UDP flow from an inbound: datagrams from one client address. */

@@ -71,8 +71,6 @@ export class TestTunnel implements Tunnel {
   private readonly flowCloseWaiters: ((m: Metadata) => void)[] = [];
   /** Names this tunnel resolves; anything else fails like NXDOMAIN. */
   readonly hosts = new Map([["localhost", "127.0.0.1"]]);
-  /** Destinations to treat as matched by a REJECT rule. */
-  reject: ((m: Metadata) => boolean) | undefined;
 
   /** Resolves with the metadata of the next UDP flow the inbound closes. */
   nextFlowClose(): Promise<Metadata> {
@@ -87,18 +85,17 @@ export class TestTunnel implements Tunnel {
 
   private async dial(request: TcpRequest): Promise<void> {
     const m = request.metadata;
-    const fail = (error: Error, rejected: boolean) => {
-      request.onReady?.({ ok: false, error, rejected });
+    const fail = (error: Error) => {
+      request.onReady?.({ ok: false, error });
       request.stream.close(error);
     };
-    if (this.reject?.(m)) return fail(new Error("rejected by rule"), true);
     const ip = m.destinationIP || this.hosts.get(m.host);
-    if (!ip) return fail(errorWithCode(`${m.host}: no such host`, "ENOTFOUND"), false);
+    if (!ip) return fail(errorWithCode(`${m.host}: no such host`, "ENOTFOUND"));
     let remote: SocketStream;
     try {
       remote = await connectTcp(ip, m.destinationPort);
     } catch (err) {
-      return fail(err as Error, false);
+      return fail(err as Error);
     }
     if (request.stream.closed) {
       remote.close();

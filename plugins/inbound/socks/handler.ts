@@ -230,7 +230,7 @@ class SocksHandshake {
           stream.write(v4 ? reply4(SOCKS4_GRANTED, v4.port, v4.ip) : reply5(REP_SUCCEEDED, stream.localAddress, stream.localPort));
           stream.resume();
         } else {
-          endWithReply(stream, v4 ? reply4(SOCKS4_REJECTED, v4.port, v4.ip) : reply5(failureCode(result.error, result.rejected), "0.0.0.0", 0));
+          endWithReply(stream, v4 ? reply4(SOCKS4_REJECTED, v4.port, v4.ip) : reply5(failureCode(result.error), "0.0.0.0", 0));
         }
       },
     });

@@ -33,7 +33,6 @@ export const METHOD_NONE_ACCEPTABLE = 0xff;
 /** RFC 1928 §6 reply codes. */
 export const REP_SUCCEEDED = 0;
 export const REP_GENERAL_FAILURE = 1;
-export const REP_NOT_ALLOWED = 2;
 export const REP_NETWORK_UNREACHABLE = 3;
 export const REP_HOST_UNREACHABLE = 4;
 export const REP_CONNECTION_REFUSED = 5;
@@ -168,12 +167,11 @@ export function methodReply(method: number): Uint8Array {
 }
 
 /**
- * The RFC 1928 reply code for a failed dial: refused → 5, unreachable network/host → 3/4, a REJECT
- * rule → 2 (not allowed by ruleset), timeouts → 4 (host unreachable, as curl and browsers read it),
- * anything else → 1.
+ * The RFC 1928 reply code for a failed dial: refused → 5, unreachable network/host → 3/4,
+ * timeouts → 4 (host unreachable, as curl and browsers read it), anything else → 1. (A REJECT rule
+ * is not a failed dial: as in mihomo the client sees success, then the connection end.)
  */
-export function failureCode(error: Error, rejected: boolean): number {
-  if (rejected) return REP_NOT_ALLOWED;
+export function failureCode(error: Error): number {
   switch (errorCode(error)) {
     case "ECONNREFUSED":
       return REP_CONNECTION_REFUSED;
