@@ -438,16 +438,10 @@ class Builder {
   }
 
   private authentication(entries: string[]): Map<string, string> | undefined {
-    const users = new Map<string, string>();
     entries.forEach((e, i) => {
-      const colon = e.indexOf(":");
-      if (colon < 0) {
-        this.warn(`authentication[${i}]`, `"${e}" has no ":" between user and password; ignored`);
-        return;
-      }
-      users.set(e.slice(0, colon), e.slice(colon + 1));
+      if (!e.includes(":")) this.warn(`authentication[${i}]`, `"${e}" has no ":" between user and password; ignored`);
     });
-    return users.size > 0 ? users : undefined;
+    return parseUsers(entries);
   }
 
   /** `tunnels` entries become `tunnel` listeners (config.md §14). */
@@ -505,6 +499,19 @@ class Builder {
       });
     });
   }
+}
+
+/**
+ * `authentication` entries `user:pass`, split at the first colon (the password may contain more);
+ * entries without one are dropped, as mihomo does. Undefined when nobody is left.
+ */
+export function parseUsers(entries: string[]): Map<string, string> | undefined {
+  const users = new Map<string, string>();
+  for (const e of entries) {
+    const colon = e.indexOf(":");
+    if (colon >= 0) users.set(e.slice(0, colon), e.slice(colon + 1));
+  }
+  return users.size > 0 ? users : undefined;
 }
 
 /** Copy only some keys (to decode the type-independent part before the type's schema is known). */

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { builtinPlugins } from "../../plugins/index.ts";
-import { type BuiltConfig, buildConfig } from "../config/build.ts";
+import { type BuiltConfig, buildConfig, parseUsers } from "../config/build.ts";
 import { formatIssue } from "../config/issues.ts";
 import { DEFAULT_CONFIG } from "../config/default.ts";
 import { log, setLogLevel } from "../log.ts";
@@ -178,16 +178,6 @@ function keepBuiltinListeners(next: BuiltConfig, running: BuiltConfig): void {
   const users = parseUsers(next.raw.authentication ?? []);
   const builtin = running.listeners.filter((l) => BUILTIN_LISTENER_PATHS.has(l.path)).map((l) => ({ ...l, users }));
   next.listeners = [...builtin, ...next.listeners.filter((l) => !BUILTIN_LISTENER_PATHS.has(l.path))];
-}
-
-/** `authentication` entries `user:pass` (split at the first colon; entries without one were warned about). */
-function parseUsers(entries: string[]): Map<string, string> | undefined {
-  const users = new Map<string, string>();
-  for (const e of entries) {
-    const colon = e.indexOf(":");
-    if (colon >= 0) users.set(e.slice(0, colon), e.slice(colon + 1));
-  }
-  return users.size > 0 ? users : undefined;
 }
 
 /** A reload keeps what users picked in select groups (mihomo re-applies its stored selections). */
