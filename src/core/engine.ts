@@ -127,7 +127,10 @@ export class Engine {
       const entry = registry.get("group", g.type)!;
       this.outbounds.set(
         g.name,
-        guard(entry.plugin, () => entry.definition.create({ ...g.options, name: g.name, proxies: g.members }, this.context(entry.plugin)), g.path),
+        guard(entry.plugin, () => entry.definition.create(
+            { ...g.options, name: g.name, proxies: g.members, members: this.membersOf(g.members) },
+            this.context(entry.plugin),
+          ), g.path),
       );
       this.order.push(g.name);
     }
@@ -135,9 +138,14 @@ export class Engine {
       const entry = registry.get("group", "select");
       if (!entry) throw new UserError(`group type "select" is not registered (needed for GLOBAL)`);
       const members = ["DIRECT", "REJECT", ...this.order];
-      const global = entry.definition.create({ name: "GLOBAL", proxies: members }, this.context(entry.plugin)) as Group;
+      const global = entry.definition.create({ name: "GLOBAL", proxies: members, members: this.membersOf(members) }, this.context(entry.plugin)) as Group;
       this.outbounds.set("GLOBAL", global);
     }
+  }
+
+  /** The live member list of a group (explicit `proxies` for now; providers extend it). */
+  private membersOf(names: string[]): () => Outbound[] {
+    return () => names.flatMap((n) => this.outbounds.get(n) ?? []);
   }
 
   private createInbounds(): void {

@@ -233,7 +233,12 @@ export interface OutboundDefinition<S extends TSchema = TSchema> {
 
 export interface GroupDefinition<S extends TSchema = TSchema> {
   options: S;
-  create(options: Static<S> & { name: string; proxies: string[] }, ctx: CreateContext): Group;
+  /**
+   * `proxies` are the explicit member names as written; `members()` is the live member list the
+   * core maintains (explicit proxies, then provider nodes, after the group's filters). An empty
+   * list means the group acts as COMPATIBLE, as in mihomo.
+   */
+  create(options: Static<S> & { name: string; proxies: string[]; members: () => Outbound[] }, ctx: CreateContext): Group;
 }
 
 export interface ResolverDefinition<S extends TSchema = TSchema> {
