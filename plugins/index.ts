@@ -1,6 +1,10 @@
 /** Every built-in plugin, listed so the compiler bundles them into the single binary. */
 import type { Plugin } from "../src/sdk/types.ts";
+import fallbackGroup from "./group/fallback/index.ts";
+import loadBalanceGroup from "./group/load-balance/index.ts";
+import relayGroup from "./group/relay/index.ts";
 import selectGroup from "./group/select/index.ts";
+import urlTestGroup from "./group/url-test/index.ts";
 import { inboundPlugins } from "./inbound/index.ts";
 import direct from "./outbound/direct/index.ts";
 import http from "./outbound/http/index.ts";
@@ -26,6 +30,10 @@ export const builtinPlugins: Plugin[] = [
   vless,
   ...unsupportedPlugins,
   selectGroup,
+  urlTestGroup,
+  fallbackGroup,
+  loadBalanceGroup,
+  relayGroup,
   ...rulePlugins,
   ...transportPlugins,
 ];

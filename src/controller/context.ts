@@ -1,5 +1,5 @@
 import type { ControllerHost } from "./host.ts";
-import type { ProxyStates } from "./health.ts";
+import type { ProxyStates } from "../core/health.ts";
 import type { ControllerSettings } from "./settings.ts";
 import type { RequestRegistry } from "./streams.ts";
 import type { ConnectionWriter } from "./wire.ts";

@@ -1,6 +1,6 @@
 import { type Group, isGroup, type Outbound } from "../sdk/types.ts";
 import type { RouteContext } from "./context.ts";
-import { DEFAULT_TEST_URL, DelayTimeoutError, type ExpectedStatus, parseExpected, urlTest } from "./health.ts";
+import { DEFAULT_TEST_URL, DelayTimeoutError, type ExpectedStatus, parseExpected, urlTest } from "../core/health.ts";
 import { ERR, fail, json, parseGoInt, query } from "./http.ts";
 import { pinnable } from "./wire.ts";
 

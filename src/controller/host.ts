@@ -3,6 +3,7 @@ import { buildConfig } from "../config/build.ts";
 import { formatIssue } from "../config/issues.ts";
 import type { Engine } from "../core/engine.ts";
 import { BUILTIN_LISTENER_PATHS, readConfigText, type Runtime } from "../core/runtime.ts";
+import type { ProxyStates } from "../core/health.ts";
 import type { Tracker } from "../core/tracker.ts";
 import { type LogLevel, log, setLogLevel } from "../log.ts";
 
@@ -80,6 +81,8 @@ export interface DnsService {
 export interface ControllerHost {
   readonly homeDir: string;
   readonly tracker: Tracker;
+  /** The core's latency records (group health checks write them too). */
+  readonly states: ProxyStates;
   /** The Engine in force. */
   engine(): Engine;
   /** `PUT /configs`: throws with a message for the client, and the running config stays. */
@@ -102,6 +105,10 @@ export class RuntimeHost implements ControllerHost {
 
   get tracker(): Tracker {
     return this.runtime.tracker;
+  }
+
+  get states(): ProxyStates {
+    return this.runtime.states;
   }
 
   engine(): Engine {

@@ -4,7 +4,6 @@ import type { WebSocketHandler } from "bun";
 import { log } from "../log.ts";
 import { createApp } from "./app.ts";
 import type { RouteContext } from "./context.ts";
-import { ProxyStates } from "./health.ts";
 import type { ControllerHost } from "./host.ts";
 import type { ControllerSettings } from "./settings.ts";
 import { type ControllerServer, RequestRegistry, type SocketSession } from "./streams.ts";
@@ -47,7 +46,7 @@ export async function startController(host: ControllerHost, settings: Controller
     host,
     settings,
     requests: new RequestRegistry(),
-    states: new ProxyStates(),
+    states: host.states,
     connections: new ConnectionWriter(host.tracker),
     version,
     stopListeners: stop,

@@ -6,7 +6,9 @@ import { formatIssue } from "../config/issues.ts";
 import { DEFAULT_CONFIG } from "../config/default.ts";
 import { log, setLogLevel } from "../log.ts";
 import { isGroup } from "../sdk/types.ts";
+import { closeCache } from "../store/cache.ts";
 import { Engine } from "./engine.ts";
+import { ProxyStates } from "./health.ts";
 import { loadExternalPlugins } from "./plugin-loader.ts";
 import { Registry } from "./registry.ts";
 import { Tracker } from "./tracker.ts";
@@ -45,6 +47,8 @@ export function readConfigText(options: RuntimeOptions): { text: string; source:
 export class Runtime {
   engine: Engine | undefined;
   readonly tracker = new Tracker();
+  /** One latency record per outbound for the whole process: group checks and API tests share it. */
+  readonly states = new ProxyStates();
   private applying: Promise<unknown> = Promise.resolve();
   readonly tunnel: TunnelImpl;
 
@@ -62,7 +66,7 @@ export class Runtime {
 
   /** Build a config; errors are logged and returned, warnings logged. */
   build(text: string, source: string): BuiltConfig {
-    const { config, issues } = buildConfig(text, this.registry);
+    const { config, issues } = buildConfig(text, this.registry, { homeDir: this.options.homeDir });
     for (const i of issues) {
       if (i.severity === "warning" && i.code !== "config.unknown-key") log.warn(formatIssue(i));
     }
@@ -134,13 +138,14 @@ export class Runtime {
   /** Close listeners, then give open connections up to `drainMs` to finish before closing them. */
   async shutdown(drainMs = 5_000): Promise<void> {
     await this.engine?.close();
+    closeCache(this.options.homeDir);
     const deadline = Date.now() + drainMs;
     while (this.tracker.size > 0 && Date.now() < deadline) await Bun.sleep(50);
     this.tracker.closeAll();
   }
 
   private shared() {
-    return { registry: this.registry, tracker: this.tracker, tunnel: this.tunnel, homeDir: this.options.homeDir };
+    return { registry: this.registry, tracker: this.tracker, tunnel: this.tunnel, homeDir: this.options.homeDir, states: this.states };
   }
 }
 
@@ -180,13 +185,17 @@ function keepBuiltinListeners(next: BuiltConfig, running: BuiltConfig): void {
   next.listeners = [...builtin, ...next.listeners.filter((l) => !BUILTIN_LISTENER_PATHS.has(l.path))];
 }
 
-/** A reload keeps what users picked in select groups (mihomo re-applies its stored selections). */
+/**
+ * A reload keeps what users picked in select groups and the pins of url-test/fallback groups (with
+ * `store-selected` off too: mihomo re-applies its in-memory selections).
+ */
 function carrySelections(from: Engine, to: Engine): void {
   for (const [name, next] of to.outbounds) {
     const prev = from.outbounds.get(name);
-    if (!prev || !isGroup(prev) || !isGroup(next) || prev.type !== "Selector" || next.type !== "Selector") continue;
-    const picked = prev.now();
-    if (next.now() !== picked && next.members().includes(picked)) next.select?.(picked);
+    if (!prev || !isGroup(prev) || !isGroup(next) || prev.type !== next.type) continue;
+    const pin = (prev as { fixed?: () => string }).fixed?.();
+    const picked = prev.type === "Selector" ? prev.now() : pin;
+    if (picked && next.now() !== picked && next.members().includes(picked)) next.select?.(picked);
   }
 }
 

@@ -43,6 +43,51 @@ export interface Outbound {
   close?(): void | Promise<void>;
 }
 
+/** A health check's settings (group `url`/`interval`/…, provider `health-check`). */
+export interface HealthCheckOptions {
+  url: string;
+  /** Seconds between periodic rounds; 0 = none. */
+  interval: number;
+  /** Skip a periodic round when nothing called touch() during the last interval. */
+  lazy: boolean;
+  /** Per-test timeout, ms. */
+  timeout: number;
+  /** `expected-status` text (`*`, `204`, `200/302`, `200-299`); absent = any. */
+  expectedStatus?: string;
+  /** Tests in flight at once (default 10, as mihomo). */
+  concurrency?: number;
+  /** Called after every round (groups recompute their pick). */
+  onChecked?(): void;
+}
+
+export interface HealthCheck {
+  readonly url: string;
+  /** Test every outbound once (duplicates once), `concurrency` at a time; a round already running is joined. */
+  check(outbounds: Outbound[]): Promise<void>;
+  /** Periodic rounds over `getMembers()` every `interval` s, the first at once. */
+  start(getMembers: () => Outbound[]): void;
+  stop(): void;
+  /** Mark the checked outbounds as used (for `lazy`). */
+  touch(): void;
+}
+
+/** The core's latency records: one per outbound, shared by group and provider checks and the API's delay tests. */
+export interface HealthService {
+  /** Alive for `url`: its last test there, else the last test of any URL, else true (never tested). */
+  alive(o: Outbound, url: string): boolean;
+  /** Last delay for `url` in ms; 0 when that test failed or there was none. */
+  delay(o: Outbound, url: string): number;
+  /** A check owned by the engine: started with it over `members()` when `interval` > 0, stopped when it closes. */
+  create(options: HealthCheckOptions, members: () => Outbound[]): HealthCheck;
+}
+
+/** Remembered member choices per group (`profile.store-selected`); with it off nothing is kept. */
+export interface SelectionStore {
+  get(group: string): string | undefined;
+  set(group: string, member: string): void;
+  delete(group: string): void;
+}
+
 /** A group is an outbound that picks among members by name. */
 export interface Group extends Outbound {
   readonly isGroup: true;
@@ -198,6 +243,11 @@ export interface CreateContext {
    * (`dialer-proxy`, resolved at dial time as mihomo does) when given, else directly.
    */
   dialServer(host: string, port: number, options?: DialOptions & { dialerProxy?: string }): Promise<Duplex>;
+  /**
+   * Dial `metadata` through `chain` in order (relay groups): the first proxy reaches its server as
+   * usual, every next one reaches its server through the connection of the previous.
+   */
+  dialChain(chain: Outbound[], metadata: Metadata, options?: DialOptions): Promise<Duplex>;
   /** Resolve a name to one address (IPv4 preferred) with the core's resolver. */
   resolve(host: string): Promise<string>;
   transport(name: string): TransportDefinition | undefined;
@@ -205,6 +255,8 @@ export interface CreateContext {
   tunnel: Tunnel;
   /** Home directory: relative paths in the config resolve against it. */
   homeDir: string;
+  health: HealthService;
+  selections: SelectionStore;
 }
 
 export interface InboundDefinition<S extends TSchema = TSchema> {

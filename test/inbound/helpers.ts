@@ -4,6 +4,7 @@
  * runner and a raw TCP client. The things under test are the inbound parsers and state machines.
  */
 import type { Server, udp } from "bun";
+import { EngineHealth, ProxyStates } from "../../src/core/health.ts";
 import { connectTcp, type SocketStream } from "../../src/core/socket-stream.ts";
 import type {
   CreateContext,
@@ -177,6 +178,9 @@ export function createInbound(
     transport: () => undefined,
     tunnel,
     homeDir: "/nonexistent",
+    health: new EngineHealth(new ProxyStates(), () => false),
+    selections: { get: () => undefined, set() {}, delete() {} },
+    dialChain: () => Promise.reject(new Error("not in tests")),
   };
   return definition.create(options, inboundCommon(common), ctx);
 }

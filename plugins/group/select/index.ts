@@ -1,30 +1,13 @@
-import { API_VERSION, definePlugin, type Group, type Outbound, t } from "../../../src/sdk/index.ts";
+import { API_VERSION, definePlugin, t } from "../../../src/sdk/index.ts";
+import { groupHealth, groupOptions, makeGroup } from "../common.ts";
 
-/** Options every group type shares (config.md §8.1); groups beyond `select` arrive with the groups issue. */
-export const groupOptions = {
-  proxies: t.Optional(t.Array(t.String())),
-  use: t.Optional(t.Array(t.String())),
-  url: t.Optional(t.String()),
-  interval: t.Optional(t.Integer()),
-  lazy: t.Optional(t.Boolean()),
-  timeout: t.Optional(t.Integer()),
-  "max-failed-times": t.Optional(t.Integer()),
-  "expected-status": t.Optional(t.String()),
-  "disable-udp": t.Optional(t.Boolean()),
-  hidden: t.Optional(t.Boolean()),
-  icon: t.Optional(t.String()),
-  filter: t.Optional(t.String()),
-  "exclude-filter": t.Optional(t.String()),
-  "exclude-type": t.Optional(t.String()),
-  "include-all": t.Optional(t.Boolean()),
-  "include-all-proxies": t.Optional(t.Boolean()),
-  "include-all-providers": t.Optional(t.Boolean()),
-  "default-selected": t.Optional(t.String()),
-  "interface-name": t.Optional(t.String()),
-  "routing-mark": t.Optional(t.Integer()),
-};
+export { groupOptions } from "../common.ts";
 
-/** `select`: the user picks the member (API or stored selection); the first member by default. */
+/**
+ * `select`: the member chosen through the API, remembered across restarts (`profile.store-selected`);
+ * `default-selected`, else the first member. A remembered or chosen member that left the group
+ * gives way to the first member without being forgotten: it is used again if it comes back.
+ */
 export default definePlugin({
   name: "group-select",
   apiVersion: API_VERSION,
@@ -32,31 +15,22 @@ export default definePlugin({
     host.registerGroup("select", {
       options: t.Object(groupOptions),
       create(o, ctx) {
-        const members = o.proxies;
-        let selected = members.includes(o["default-selected"] ?? "") ? o["default-selected"]! : (members[0] ?? "");
-        // An empty group behaves as COMPATIBLE (DIRECT under another name), as in mihomo.
-        const current = (): Outbound => ctx.outbound(selected) ?? ctx.outbound("COMPATIBLE")!;
-        const group: Group = {
-          isGroup: true,
-          name: o.name,
-          type: "Selector",
-          addr: "",
-          hidden: o.hidden,
-          icon: o.icon,
-          get supportsUdp() {
-            return !o["disable-udp"] && current().supportsUdp;
+        let selected = ctx.selections.get(o.name) ?? o["default-selected"] ?? "";
+        return makeGroup(
+          o,
+          ctx,
+          {
+            type: "Selector",
+            pick: (members) => members.find((m) => m.name === selected) ?? members[0]!,
+            select(name, members) {
+              if (!members.some((m) => m.name === name)) return false;
+              selected = name;
+              ctx.selections.set(o.name, name);
+              return true;
+            },
           },
-          now: () => selected || "COMPATIBLE",
-          members: () => members,
-          pick: () => current(),
-          select(name) {
-            if (!members.includes(name)) return false;
-            selected = name;
-            return true;
-          },
-          dialTcp: (m, d) => current().dialTcp(m, d),
-        };
-        return group;
+          groupHealth(o, ctx, false),
+        );
       },
     });
   },

@@ -3,7 +3,8 @@ import { Duplex as NodeDuplex } from "node:stream";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { createMetadata } from "../sdk/metadata.ts";
 import type { Duplex } from "../sdk/stream.ts";
-import type { Outbound } from "../sdk/types.ts";
+import type { HealthCheckOptions, HealthCheck as HealthCheckApi, HealthService, Outbound } from "../sdk/types.ts";
+import { UserError } from "../sdk/types.ts";
 
 /** mihomo's default test URL; Selector groups print "" for it so dashboards use their own. */
 export const DEFAULT_TEST_URL = "https://www.gstatic.com/generate_204";
@@ -46,6 +47,17 @@ export class ProxyState {
     }
     perUrl.alive = delay > 0 && satisfied;
     push(perUrl.history, { time, delay: perUrl.alive ? delay : 0 });
+  }
+
+  /** mihomo's AliveForTestUrl: the URL's own record when it has one, else the proxy-wide one. */
+  aliveFor(url: string): boolean {
+    return this.extra.get(url)?.alive ?? this.alive;
+  }
+
+  /** The last delay recorded for `url`; 0 when it failed or was never tested. */
+  delayFor(url: string): number {
+    const h = this.extra.get(url)?.history;
+    return h?.[h.length - 1]?.delay ?? 0;
   }
 }
 
@@ -321,5 +333,126 @@ class HeadConnection {
     const w = this.waiter;
     this.waiter = undefined;
     w?.reject(err);
+  }
+}
+
+/** mihomo's defaults for a check round: 10 tests in flight. */
+const DEFAULT_CONCURRENCY = 10;
+
+/**
+ * One health check (a group's `url`/`interval`, a provider's `health-check`): rounds of URL tests
+ * whose results land in the shared ProxyStates, so the API's delay tests and every check of the
+ * same outbound see one history.
+ */
+export class HealthCheck implements HealthCheckApi {
+  readonly url: string;
+  private readonly expected: ExpectedStatus;
+  private round: Promise<void> | undefined;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  /** Aborts the tests in flight when the check stops (engine closed). */
+  private abort = new AbortController();
+  private lastTouch = 0;
+
+  constructor(
+    private readonly options: HealthCheckOptions & { states: ProxyStates; unified?: boolean },
+  ) {
+    this.url = options.url;
+    const expected = parseExpected(options.expectedStatus ?? null);
+    if (expected === null) throw new UserError(`invalid expected-status "${options.expectedStatus}"`);
+    this.expected = expected;
+  }
+
+  check(outbounds: Outbound[]): Promise<void> {
+    // Rounds are not stacked: a caller during a round waits for it (mihomo's singledo).
+    this.round ??= this.run(outbounds).finally(() => {
+      this.round = undefined;
+      this.options.onChecked?.();
+    });
+    return this.round;
+  }
+
+  private async run(outbounds: Outbound[]): Promise<void> {
+    const list = [...new Set(outbounds)];
+    const options = { timeoutMs: this.options.timeout, expected: this.expected, unified: this.options.unified ?? false, signal: this.abort.signal };
+    let next = 0;
+    const worker = async () => {
+      while (next < list.length && !this.abort.signal.aborted) {
+        const o = list[next++]!;
+        try {
+          await urlTest(o, this.url, this.options.states.of(o), options);
+        } catch {
+          // The failure is in the outbound's history; nothing else to do.
+        }
+      }
+    };
+    const concurrency = Math.max(1, this.options.concurrency ?? DEFAULT_CONCURRENCY);
+    await Promise.all(Array.from({ length: Math.min(concurrency, list.length) }, worker));
+  }
+
+  start(getMembers: () => Outbound[]): void {
+    if (this.timer || this.options.interval <= 0) return;
+    if (this.abort.signal.aborted) this.abort = new AbortController();
+    const period = this.options.interval * 1000;
+    void this.check(getMembers());
+    this.timer = setInterval(() => {
+      // `lazy`: skip the round when nothing used the outbounds during the last interval.
+      if (this.options.lazy && Date.now() - this.lastTouch >= period) return;
+      void this.check(getMembers());
+    }, period);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.abort.abort(new Error("health check stopped"));
+  }
+
+  touch(): void {
+    this.lastTouch = Date.now();
+  }
+}
+
+/**
+ * The HealthService of one engine: reads the process-wide ProxyStates and owns the checks its
+ * groups create, so a reload or shutdown stops them all.
+ */
+export class EngineHealth implements HealthService {
+  private readonly checks: { check: HealthCheck; members: () => Outbound[] }[] = [];
+  private started = false;
+
+  constructor(
+    readonly states: ProxyStates,
+    private readonly unified: () => boolean,
+  ) {}
+
+  alive(o: Outbound, url: string): boolean {
+    return this.states.peek(o)?.aliveFor(url) ?? true;
+  }
+
+  delay(o: Outbound, url: string): number {
+    return this.states.peek(o)?.delayFor(url) ?? 0;
+  }
+
+  create(options: HealthCheckOptions, members: () => Outbound[]): HealthCheck {
+    const check = new HealthCheck({ ...options, states: this.states, unified: this.unified() });
+    this.checks.push({ check, members });
+    if (this.started) check.start(members);
+    return check;
+  }
+
+  /** One round of every check now (tests, benchmarks); resolves when all are done. */
+  async checkAll(): Promise<void> {
+    await Promise.all(this.checks.map(({ check, members }) => check.check(members())));
+  }
+
+  start(): void {
+    this.started = true;
+    for (const { check, members } of this.checks) check.start(members);
+  }
+
+  stop(): void {
+    this.started = false;
+    for (const { check } of this.checks) check.stop();
   }
 }

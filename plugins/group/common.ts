@@ -1,0 +1,118 @@
+import {
+  type CreateContext,
+  type Group,
+  type HealthCheck,
+  type Metadata,
+  type Outbound,
+  type Static,
+  t,
+} from "../../src/sdk/index.ts";
+
+/** mihomo's default health-check URL. */
+export const DEFAULT_TEST_URL = "https://www.gstatic.com/generate_204";
+
+/** Options every group type shares (config.md §8.1). */
+export const groupOptions = {
+  proxies: t.Optional(t.Array(t.String())),
+  use: t.Optional(t.Array(t.String())),
+  url: t.Optional(t.String()),
+  interval: t.Optional(t.Integer()),
+  lazy: t.Optional(t.Boolean()),
+  timeout: t.Optional(t.Integer()),
+  "max-failed-times": t.Optional(t.Integer()),
+  "expected-status": t.Optional(t.String()),
+  "disable-udp": t.Optional(t.Boolean()),
+  hidden: t.Optional(t.Boolean()),
+  icon: t.Optional(t.String()),
+  filter: t.Optional(t.String()),
+  "exclude-filter": t.Optional(t.String()),
+  "exclude-type": t.Optional(t.String()),
+  "include-all": t.Optional(t.Boolean()),
+  "include-all-proxies": t.Optional(t.Boolean()),
+  "include-all-providers": t.Optional(t.Boolean()),
+  "default-selected": t.Optional(t.String()),
+  "empty-fallback": t.Optional(t.String()),
+  "interface-name": t.Optional(t.String()),
+  "routing-mark": t.Optional(t.Integer()),
+};
+
+const commonSchema = t.Object(groupOptions);
+export type GroupOptions = Static<typeof commonSchema> & { name: string; proxies: string[]; members: () => Outbound[] };
+
+/** The member used while the group has none: `empty-fallback`, else COMPATIBLE (DIRECT under another name). */
+export function emptyFallback(o: GroupOptions, ctx: CreateContext): Outbound {
+  return ctx.outbound(o["empty-fallback"] || "COMPATIBLE") ?? ctx.outbound("COMPATIBLE")!;
+}
+
+/**
+ * The group's own health check. url-test, fallback and load-balance (`auto`) always have one (the
+ * API and dial failures trigger rounds) and run it every 300 s by default when they list
+ * `proxies`; select only when `interval` is set.
+ */
+export function groupHealth(o: GroupOptions, ctx: CreateContext, auto: boolean, onChecked?: () => void): HealthCheck | undefined {
+  const interval = o.interval ?? (auto && o.proxies.length > 0 ? 300 : 0);
+  if (!auto && interval <= 0) return undefined;
+  return ctx.health.create(
+    {
+      url: testUrl(o),
+      interval: Math.max(0, interval),
+      lazy: o.lazy ?? true,
+      timeout: o.timeout ?? 5_000,
+      expectedStatus: o["expected-status"],
+      onChecked,
+    },
+    () => o.members(),
+  );
+}
+
+export function testUrl(o: GroupOptions): string {
+  return o.url || DEFAULT_TEST_URL;
+}
+
+/** What a group type decides; everything else a Group is made of is common. */
+export interface GroupBehaviour {
+  type: string;
+  /** The member for this connection; never called with an empty member list. */
+  pick(members: Outbound[], metadata: Metadata | undefined): Outbound;
+  /** Always report UDP (load-balance) rather than the current member's support. */
+  udpAlways?: boolean;
+  select?(name: string, members: Outbound[]): boolean;
+  fixed?(): string;
+  unfix?(): void;
+}
+
+/** A Group over the live members: an empty group dials its empty-fallback; each pick marks the check used. */
+export function makeGroup(o: GroupOptions, ctx: CreateContext, b: GroupBehaviour, health?: HealthCheck): Group {
+  const choose = (metadata: Metadata | undefined): Outbound => {
+    health?.touch();
+    const members = o.members();
+    return members.length === 0 ? emptyFallback(o, ctx) : b.pick(members, metadata);
+  };
+  const group: Group & { fixed?(): string; unfix?(): void } = {
+    isGroup: true,
+    name: o.name,
+    type: b.type,
+    addr: "",
+    hidden: o.hidden,
+    icon: o.icon,
+    get supportsUdp() {
+      if (o["disable-udp"]) return false;
+      return b.udpAlways === true || choose(undefined).supportsUdp;
+    },
+    now: () => choose(undefined).name,
+    members: () => o.members().map((m) => m.name),
+    pick: (metadata) => choose(metadata),
+    dialTcp: (m, d) => choose(m).dialTcp(m, d),
+    dialUdp: (m, d) => {
+      const target = choose(m);
+      if (!target.dialUdp) return Promise.reject(new Error(`${target.name} does not support UDP`));
+      return target.dialUdp(m, d);
+    },
+  };
+  if (b.select) group.select = (name) => b.select!(name, o.members());
+  if (b.fixed && b.unfix) {
+    group.fixed = b.fixed;
+    group.unfix = b.unfix;
+  }
+  return group;
+}
