@@ -16,7 +16,7 @@ export default defineCommand({
     if (args.json) setLogLevel("silent");
     const registry = await createRegistry(paths.homeDir, paths.pluginDirs);
     const input = readConfigText({ ...paths, configText: await stdinConfig(args) });
-    const { config, issues } = buildConfig(input.text, registry);
+    const { config, issues } = buildConfig(input.text, registry, { homeDir: paths.homeDir });
     const failures = registry.failures.map((f) => ({
       severity: "error" as const,
       code: "plugin.load-failed",

@@ -1,11 +1,15 @@
+import { existsSync } from "node:fs";
 import type { Static, TSchema } from "@sinclair/typebox";
 import ipaddr from "ipaddr.js";
 import type { Entry, Registry } from "../core/registry.ts";
 import { Hosts } from "../dns/hosts.ts";
 import { ipVersionOf } from "../dns/resolver.ts";
+import { applyFilter, compileFilter, compileRegex } from "../providers/filter.ts";
+import { providerFile, unsafePath } from "../providers/paths.ts";
+import { type ProxyProviderOptions, ProxyProviderSchema } from "../providers/schema.ts";
 import { type OptionProblem, UserError } from "../sdk/types.ts";
 import { decode } from "./decode.ts";
-import type { ConfigIssue } from "./issues.ts";
+import { type ConfigIssue, keyPath } from "./issues.ts";
 import { type ParsedRule, parseRuleLine } from "./rules.ts";
 import { ConfigSchema, GroupCommonSchema, INACTIVE_SECTIONS, ListenerCommonSchema, ProxyCommonSchema } from "./schema.ts";
 import { suggest } from "./suggest.ts";
@@ -30,7 +34,19 @@ export interface ProxySpec {
 }
 
 export interface GroupSpec extends ProxySpec {
+  /** Explicit `proxies`, then the `include-all-proxies` additions (already filtered). */
   members: string[];
+  /** Providers whose nodes follow the members, in `use` order (`include-all-providers`: all, by name). */
+  use: string[];
+}
+
+export interface ProviderSpec {
+  name: string;
+  /** Key path (`proxy-providers.airport`). */
+  path: string;
+  options: ProxyProviderOptions;
+  /** The on-disk copy (absolute when the home dir was known at build time); "" for inline. */
+  file: string;
 }
 
 export interface ListenerSpec {
@@ -55,6 +71,7 @@ export interface BuiltConfig {
   ipv6: boolean;
   proxies: ProxySpec[];
   groups: GroupSpec[];
+  providers: ProviderSpec[];
   rules: ParsedRule[];
   subRules: Map<string, ParsedRule[]>;
   listeners: ListenerSpec[];
@@ -70,8 +87,13 @@ export interface BuildResult {
   issues: ConfigIssue[];
 }
 
+export interface BuildOptions {
+  /** Resolves provider paths and checks that http ones stay inside it (config.md §1.4). */
+  homeDir?: string;
+}
+
 /** Parse and validate a config text. Never touches the network; `config` is undefined on errors. */
-export function buildConfig(text: string, registry: Registry): BuildResult {
+export function buildConfig(text: string, registry: Registry, options: BuildOptions = {}): BuildResult {
   const parsed = parseYaml(text);
   const issues = [...parsed.issues];
   if (issues.some((i) => i.severity === "error")) return { config: undefined, issues };
@@ -79,7 +101,7 @@ export function buildConfig(text: string, registry: Registry): BuildResult {
     issues.push({ severity: "error", code: "config.not-a-map", path: "", message: "the config must be a mapping of keys" });
     return { config: undefined, issues };
   }
-  const b = new Builder(registry, parsed.positions, issues);
+  const b = new Builder(registry, parsed.positions, issues, options);
   const config = b.build(parsed.value as Record<string, unknown>);
   return { config: issues.some((i) => i.severity === "error") ? undefined : config, issues };
 }
@@ -89,6 +111,7 @@ class Builder {
     private readonly registry: Registry,
     private readonly positions: Map<string, Position>,
     private readonly issues: ConfigIssue[],
+    private readonly options: BuildOptions = {},
   ) {}
 
   private error(path: string, message: string, code = "config.invalid", hint?: string): void {
@@ -115,7 +138,8 @@ class Builder {
     const raw = this.sections(input);
     const names = new Set<string>(Object.keys(BUILTIN_OUTBOUNDS));
     const proxies = this.proxies(raw, names);
-    const groups = this.groups(raw, names);
+    const providers = this.providers(raw);
+    const groups = this.groups(raw, names, proxies, providers);
     const outboundNames = new Set([...names, "GLOBAL"]);
     this.checkGroupMembers(groups, outboundNames);
     this.checkDialerProxies(proxies, outboundNames);
@@ -156,6 +180,7 @@ class Builder {
       ipv6: raw.ipv6 ?? true,
       proxies,
       groups,
+      providers,
       rules,
       subRules,
       listeners,
@@ -188,40 +213,50 @@ class Builder {
   }
 
   private proxies(raw: RawConfig, names: Set<string>): ProxySpec[] {
+    const entries = (raw.proxies ?? []).map((entry, i) => ({ entry, path: `proxies[${i}]` }));
+    const out = this.proxyEntries(entries, names, "error");
+    const boundToInterface = out.filter((p) => p.options["interface-name"] !== undefined || p.options["routing-mark"] !== undefined);
+    if (boundToInterface.length > 0) {
+      const shown = boundToInterface.slice(0, 5).map((p) => p.name);
+      this.warn(
+        "proxies",
+        `interface-name/routing-mark are not supported by ferry's runtime and are ignored (${boundToInterface.length} proxies: ${shown.join(", ")}${boundToInterface.length > 5 ? ", …" : ""})`,
+        "proxy.interface-unsupported",
+      );
+    }
+    return out;
+  }
+
+  /**
+   * Validate proxy entries with their type's schema and checks. Top-level duplicates are errors;
+   * inside a provider later duplicates are dropped with a warning (config.md §23 #26).
+   */
+  proxyEntries(entries: { entry: unknown; path: string }[], names: Set<string>, duplicates: "error" | "warn"): ProxySpec[] {
     const out: ProxySpec[] = [];
-    const boundToInterface: string[] = [];
-    (raw.proxies ?? []).forEach((entry, i) => {
-      const path = `proxies[${i}]`;
-      if (entry === null) return;
+    for (const { entry, path } of entries) {
+      if (entry === null) continue;
       const common = this.decode(ProxyCommonSchema, pick(entry, ["name", "type"]), path, true, true);
-      if (!common) return;
+      if (!common) continue;
       const entryReg = this.registry.get("outbound", common.type);
       if (!entryReg) {
         this.error(`${path}.type`, `unsupported proxy type "${common.type}"`, "proxy.unknown-type");
-        return;
+        continue;
       }
       if (names.has(common.name)) {
-        this.error(`${path}.name`, `duplicate proxy name "${common.name}"`, "proxy.duplicate-name");
-        return;
+        if (duplicates === "error") this.error(`${path}.name`, `duplicate proxy name "${common.name}"`, "proxy.duplicate-name");
+        else this.warn(`${path}.name`, `duplicate proxy name "${common.name}": dropped`, "proxy.duplicate-name");
+        continue;
       }
       names.add(common.name);
       const schema = withCommon(entryReg.definition.options, ProxyCommonSchema);
       const options = this.decode(schema, entry, path, true, true) as Record<string, unknown> | undefined;
-      if (!options) return;
-      if (!this.validateProxy(entryReg, { ...options, name: common.name }, path)) return;
+      if (!options) continue;
+      if (!this.validateProxy(entryReg, { ...options, name: common.name }, path)) continue;
       const version = options["ip-version"];
       if (version !== undefined && ipVersionOf(version) !== version) {
         this.warn(`${path}.ip-version`, `unknown ip-version "${String(version)}": dual is used (as in mihomo)`, "proxy.ip-version");
       }
-      if (options["interface-name"] !== undefined || options["routing-mark"] !== undefined) boundToInterface.push(common.name);
       out.push({ name: common.name, type: common.type.toLowerCase(), path, options });
-    });
-    if (boundToInterface.length > 0) {
-      this.warn(
-        "proxies",
-        `interface-name/routing-mark are not supported by ferry's runtime and are ignored (${boundToInterface.length} proxies: ${boundToInterface.slice(0, 5).join(", ")}${boundToInterface.length > 5 ? ", …" : ""})`,
-        "proxy.interface-unsupported",
-      );
     }
     return out;
   }
@@ -246,8 +281,79 @@ class Builder {
     return ok;
   }
 
-  private groups(raw: RawConfig, names: Set<string>): GroupSpec[] {
+  /** `proxy-providers` entries (config.md §9, §23 #25, #26); their content loads at run time. */
+  private providers(raw: RawConfig): ProviderSpec[] {
+    const out: ProviderSpec[] = [];
+    for (const [name, entry] of Object.entries(raw["proxy-providers"] ?? {})) {
+      const path = keyPath("proxy-providers", name);
+      if (name === "default") {
+        this.error(path, `provider name "default" is reserved`, "provider.reserved-name");
+        continue;
+      }
+      const options = this.decode(ProxyProviderSchema, entry, path, true);
+      if (!options) continue;
+      if (options.type === "http" && !options.url) this.error(`${path}.url`, "an http provider needs a url", "provider.no-url");
+      if (options.type === "inline" && !options.payload) this.error(`${path}.payload`, "an inline provider needs a payload", "provider.no-payload");
+      for (const key of ["filter", "exclude-filter"] as const) this.regexes(options[key], `${path}.${key}`, true);
+      this.overrideChecks(options.override, `${path}.override`);
+      const home = this.options.homeDir;
+      const file = options.type === "inline" ? "" : providerFile(home ?? "", options.type, options.path, options.url);
+      if (home !== undefined && options.type === "http") {
+        const why = unsafePath(home, file);
+        if (why) this.error(`${path}.path`, why, "provider.unsafe-path");
+      }
+      if (options.type === "http" && !options.interval) {
+        this.warn(`${path}.interval`, "interval is 0: once a local copy exists it is never re-downloaded (only PUT /providers/proxies refreshes it)", "provider.no-interval");
+      }
+      if (home !== undefined && options.type === "file" && !existsSync(file)) {
+        this.warn(`${path}.path`, `file ${file} does not exist: the provider starts empty`, "provider.file-missing");
+      }
+      if (options.proxy !== undefined && options.type !== "http") this.warn(`${path}.proxy`, "proxy only applies to http providers", "provider.proxy-unused");
+      out.push({ name, path, options, file });
+    }
+    return out;
+  }
+
+  /** `override`: the name fields are checked here; any other key is a proxy field the node's schema checks. */
+  private overrideChecks(override: Record<string, unknown> | undefined, path: string): void {
+    if (!override) return;
+    for (const key of ["additional-prefix", "additional-suffix"]) {
+      const v = override[key];
+      if (v !== undefined && typeof v !== "string") this.error(`${path}.${key}`, "expected a string", "provider.override");
+    }
+    const renames = override["proxy-name"];
+    if (renames === undefined) return;
+    if (!Array.isArray(renames)) {
+      this.error(`${path}.proxy-name`, "expected a list of {pattern, target}", "provider.override");
+      return;
+    }
+    renames.forEach((r: unknown, i) => {
+      const at = `${path}.proxy-name[${i}]`;
+      const rec = (r ?? {}) as Record<string, unknown>;
+      if (typeof rec.pattern !== "string" || (rec.target !== undefined && typeof rec.target !== "string")) {
+        this.error(at, "expected {pattern: regex, target: string}", "provider.override");
+        return;
+      }
+      this.regexes(rec.pattern, `${at}.pattern`, false);
+    });
+  }
+
+  /** A regex option (backtick-separated when `list`); an invalid one is an error (config.md §23 #22). */
+  private regexes(text: string | undefined, path: string, list: boolean): void {
+    if (!text) return;
+    try {
+      if (list) compileFilter(text);
+      else compileRegex(text);
+    } catch (err) {
+      this.error(path, (err as Error).message, "config.invalid-regex");
+    }
+  }
+
+  private groups(raw: RawConfig, names: Set<string>, proxies: ProxySpec[], providers: ProviderSpec[]): GroupSpec[] {
     const out: GroupSpec[] = [];
+    const providerNames = new Set(providers.map((p) => p.name));
+    const allProviders = [...providerNames].sort(byteOrder);
+    const allProxies = proxies.map((p) => p.name).sort(byteOrder);
     (raw["proxy-groups"] ?? []).forEach((entry, i) => {
       const path = `proxy-groups[${i}]`;
       if (entry === null) return;
@@ -267,10 +373,37 @@ class Builder {
         | Record<string, unknown>
         | undefined;
       if (!options) return;
-      const members = (options.proxies as string[] | undefined) ?? [];
-      const hasSource = members.length > 0 || options.use || options["include-all"] || options["include-all-proxies"] || options["include-all-providers"];
+      const explicit = (options.proxies as string[] | undefined) ?? [];
+      const all = options["include-all"] === true;
+      const hasSource = explicit.length > 0 || options.use || all || options["include-all-proxies"] || options["include-all-providers"];
       if (!hasSource) this.error(path, `group "${common.name}" has no proxies, use or include-all`, "group.empty");
-      out.push({ name: common.name, type: common.type.toLowerCase(), path, options, members });
+      if (explicit.length > 0 && providerNames.has(common.name)) {
+        this.error(`${path}.name`, `group "${common.name}" has proxies and so needs its name for its own provider; a proxy-provider already has it`, "group.provider-name");
+      }
+      const filterText = typeof options.filter === "string" ? options.filter : undefined;
+      this.regexes(filterText, `${path}.filter`, true);
+      this.regexes(options["exclude-filter"] as string | undefined, `${path}.exclude-filter`, true);
+      let filters: RegExp[] | undefined;
+      try {
+        filters = compileFilter(filterText);
+      } catch {
+        filters = undefined;
+      }
+      const members = [...explicit];
+      if (all || options["include-all-proxies"] === true) {
+        const taken = new Set(explicit);
+        for (const name of applyFilter(allProxies, (n) => n, filters)) if (!taken.has(name)) members.push(name);
+      }
+      let use = ((options.use as string[] | undefined) ?? []).filter((u, j) => {
+        if (providerNames.has(u)) return true;
+        this.error(`${path}.use[${j}]`, `proxy-provider "${u}" not found`, "group.provider-not-found");
+        return false;
+      });
+      if (all || options["include-all-providers"] === true) use = allProviders;
+      if (filterText && use.length === 0 && !all && options["include-all-proxies"] !== true) {
+        this.warn(`${path}.filter`, "filter applies only to provider nodes and include-all-proxies: it has no effect here", "group.filter-unused");
+      }
+      out.push({ name: common.name, type: common.type.toLowerCase(), path, options, members, use });
     });
     return out;
   }
@@ -499,6 +632,21 @@ class Builder {
       });
     });
   }
+}
+
+/**
+ * Validate provider content exactly as top-level `proxies` entries are: the valid entries, and the
+ * issues (an error there means that entry was left out).
+ */
+export function buildProxyEntries(entries: { entry: unknown; path: string }[], registry: Registry): { proxies: ProxySpec[]; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const proxies = new Builder(registry, new Map(), issues).proxyEntries(entries, new Set(), "warn");
+  return { proxies, issues };
+}
+
+/** Go's string order (bytes), which `include-all*` sorts by. */
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 /**

@@ -203,7 +203,6 @@ export const INACTIVE_SECTIONS = [
   "dns",
   "tun",
   "sniffer",
-  "proxy-providers",
   "rule-providers",
   "sub-rules",
   "redir-port",

@@ -4,9 +4,10 @@
  */
 import { BUILTIN_OUTBOUNDS } from "../config/build.ts";
 import type { Engine } from "../core/engine.ts";
+import type { ProxyProvider } from "../providers/provider.ts";
 import type { TrackedConnection, Tracker } from "../core/tracker.ts";
 import { type Group, isGroup, type Outbound } from "../sdk/types.ts";
-import { DEFAULT_TEST_URL, type DelayRecord, type ProxyStates } from "./health.ts";
+import { DEFAULT_TEST_URL, type DelayRecord, type ProxyStates } from "../core/health.ts";
 import { rfc3339, ZERO_TIME } from "./time.ts";
 
 type Json = Record<string, unknown>;
@@ -50,8 +51,9 @@ export class ProxyWriter {
     return [...this.engine.outbounds.values()].filter(isGroup).map((g) => this.proxy(g));
   }
 
-  proxy(o: Outbound): Json {
-    const opts = this.options.get(o.name) ?? {};
+  /** A proxy or group object; provider nodes name their provider and bring their own options. */
+  proxy(o: Outbound, provider?: ProxyProvider): Json {
+    const opts = (provider ? provider.specs.get(o)?.options : this.options.get(o.name)) ?? {};
     const state = this.states.peek(o);
     const common = {
       alive: state?.alive ?? true,
@@ -61,7 +63,7 @@ export class ProxyWriter {
       interface: str(opts["interface-name"]),
       mptcp: opts.mptcp === true,
       name: o.name,
-      "provider-name": "",
+      "provider-name": provider?.name ?? "",
       "routing-mark": typeof opts["routing-mark"] === "number" ? opts["routing-mark"] : 0,
       smux: isRecord(opts.smux) && opts.smux.enabled === true,
       tfo: opts.tfo === true,
@@ -100,11 +102,12 @@ export class ProxyWriter {
   }
 
   /**
-   * `/providers/proxies` without proxy-providers: mihomo's Compatible providers, one per group with
-   * a `proxies:` list and `default` with GLOBAL's members (§7.27).
+   * `/providers/proxies` (§7.27): the `proxy-providers`, then mihomo's Compatible providers, one per
+   * group with a `proxies:` list, and `default` with GLOBAL's members.
    */
   providers(): Record<string, Json> {
     const out: Record<string, Json> = {};
+    for (const p of this.engine.providers.values()) out[p.name] = this.provider(p);
     for (const g of this.engine.config.groups) {
       if (g.members.length === 0) continue;
       const url = str(g.options.url) || DEFAULT_TEST_URL;
@@ -116,7 +119,23 @@ export class ProxyWriter {
     return out;
   }
 
-  /** Members of a provider by name, in provider order. */
+  /** A `proxy-providers` entry (§7.27): its current nodes, test URL, last update and usage. */
+  provider(p: ProxyProvider): Json {
+    const out: Json = {
+      name: p.name,
+      type: "Proxy",
+      vehicleType: p.vehicleType,
+      proxies: p.nodes.map((o) => this.proxy(o, p)),
+      testUrl: p.testUrl,
+      expectedStatus: p.expectedStatus,
+      updatedAt: p.updatedAt ? rfc3339(p.updatedAt) : ZERO_TIME,
+    };
+    const info = p.subscriptionInfo;
+    if (info) out.subscriptionInfo = { Upload: info.upload, Download: info.download, Total: info.total, Expire: info.expire };
+    return out;
+  }
+
+  /** Members of a Compatible provider by name, in provider order. */
   providerMembers(name: string): string[] | undefined {
     if (name === "default") {
       const global = this.engine.outbounds.get("GLOBAL");

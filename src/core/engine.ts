@@ -1,9 +1,12 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { isIP } from "node:net";
-import { BUILTIN_OUTBOUNDS, type BuiltConfig, type ListenerSpec } from "../config/build.ts";
+import { resolve as resolvePath } from "node:path";
+import pkg from "../../package.json" with { type: "json" };
+import { BUILTIN_OUTBOUNDS, type BuiltConfig, type ListenerSpec, type ProxySpec } from "../config/build.ts";
 import { HostResolver, type IpVersion, ipVersionOf } from "../dns/resolver.ts";
 import { log as rootLog, scopedLogger } from "../log.ts";
 import { parseIp, parsePrefix, prefixContains } from "../sdk/ip.ts";
-import { createMetadata } from "../sdk/metadata.ts";
+import { createMetadata, type Metadata } from "../sdk/metadata.ts";
 import type { Duplex } from "../sdk/stream.ts";
 import {
   type CreateContext,
@@ -12,8 +15,14 @@ import {
   type Inbound,
   type InboundCommon,
   type Outbound,
+  type SelectionStore,
   UserError,
 } from "../sdk/types.ts";
+import { liveMembers } from "../providers/membership.ts";
+import type { HttpDialer } from "../providers/http.ts";
+import { type ProviderHost, ProxyProvider } from "../providers/provider.ts";
+import { cacheOf } from "../store/cache.ts";
+import { EngineHealth, type ProxyStates } from "./health.ts";
 import type { Registry } from "./registry.ts";
 import { Router } from "./router.ts";
 import { connectTcp } from "./socket-stream.ts";
@@ -26,6 +35,8 @@ export interface Shared {
   tracker: Tracker;
   tunnel: TunnelImpl;
   homeDir: string;
+  /** Latency records per outbound instance, kept across reloads for the outbounds that survive them. */
+  states: ProxyStates;
 }
 
 export interface RunningInbound {
@@ -58,8 +69,14 @@ export class Engine {
   /** Rule indices switched off by `PATCH /rules/disable`; forgotten on reload. */
   readonly disabledRules = new Set<number>();
   readonly subRouters = new Map<string, Router>();
+  /** `proxy-providers` in config order; their nodes are outbounds outside the name space above. */
+  readonly providers = new Map<string, ProxyProvider>();
   readonly resolver: HostResolver;
   readonly state: TunnelState;
+  /** Health checks of this config's groups; stopped when it is replaced. */
+  readonly health: EngineHealth;
+  /** `profile.store-selected`: choices kept in HOME/cache.db, or nowhere. */
+  readonly selections: SelectionStore;
   private closed = false;
   /** Held by the resolver: `setIpv6` changes it in place. */
   private readonly resolveOptions: { ipv6: boolean };
@@ -70,6 +87,8 @@ export class Engine {
   ) {
     this.resolveOptions = { ipv6: config.ipv6 };
     this.resolver = new HostResolver(config.hosts, this.resolveOptions);
+    this.selections = config.raw.profile?.["store-selected"] === false ? { get: () => undefined, set() {}, delete() {} } : cachedSelections(shared.homeDir);
+    this.health = new EngineHealth(shared.states, () => (config.raw as Record<string, unknown>)["unified-delay"] === true);
     const resolve = (host: string) => this.resolver.resolve(host);
     this.createOutbounds();
     this.router = new Router(config.rules, { resolve, log: scopedLogger("router") });
@@ -101,10 +120,13 @@ export class Engine {
       outboundNames: () => this.order,
       dialDirect: (host, port, options) => this.dialDirect(host, port, options, version),
       dialServer: (host, port, options) => this.dialServer(host, port, { dialerProxy, ...options }, version),
+      dialChain: (chain, metadata, options) => dialChain(chain, metadata, options),
       resolve: (host) => this.resolver.resolve(host, version),
       transport: (name) => this.shared.registry.get("transport", name)?.definition,
       tunnel: this.shared.tunnel,
       homeDir: this.shared.homeDir,
+      health: this.health,
+      selections: this.selections,
     };
   }
 
@@ -123,12 +145,13 @@ export class Engine {
       );
       this.order.push(p.name);
     }
+    this.createProviders();
     for (const g of this.config.groups) {
       const entry = registry.get("group", g.type)!;
       this.outbounds.set(
         g.name,
         guard(entry.plugin, () => entry.definition.create(
-            { ...g.options, name: g.name, proxies: g.members, members: this.membersOf(g.members) },
+            { ...g.options, name: g.name, proxies: g.members, members: this.groupMembers(g.members, g.use, g.options) },
             this.context(entry.plugin),
           ), g.path),
       );
@@ -143,9 +166,65 @@ export class Engine {
     }
   }
 
-  /** The live member list of a group (explicit `proxies` for now; providers extend it). */
+  /** Outbounds by name, looked up at call time (groups may name groups created after them). */
   private membersOf(names: string[]): () => Outbound[] {
     return () => names.flatMap((n) => this.outbounds.get(n) ?? []);
+  }
+
+  /** A group's live members: its named members, then its providers' nodes, filtered (config.md §8.1). */
+  private groupMembers(names: string[], use: string[], options: Record<string, unknown>): () => Outbound[] {
+    const providers = use.flatMap((u) => this.providers.get(u) ?? []);
+    return liveMembers(this.membersOf(names), providers, options);
+  }
+
+  /** Providers load their inline payload or on-disk copy now; downloads wait for start(). */
+  private createProviders(): void {
+    const raw = this.config.raw;
+    const host: ProviderHost = {
+      registry: this.shared.registry,
+      log: rootLog,
+      createNode: (spec) => this.createProxy(spec),
+      dialer: (proxy) => this.downloadDialer(proxy),
+      userAgent: raw["global-ua"] || `clash.meta/v${pkg.version}`,
+      etagSupport: raw["etag-support"] !== false,
+      memory: {
+        get: (bucket, name) => cacheOf(this.shared.homeDir).get(bucket, name),
+        set: (bucket, name, value) => cacheOf(this.shared.homeDir).set(bucket, name, value),
+      },
+      health: this.health,
+    };
+    for (const spec of this.config.providers) {
+      const provider = new ProxyProvider({ ...spec, file: spec.file && resolvePath(this.shared.homeDir, spec.file) }, host);
+      provider.loadLocal();
+      this.providers.set(spec.name, provider);
+    }
+  }
+
+  /** One proxy's outbound, created as a top-level entry is (provider nodes use it too). */
+  private createProxy(p: ProxySpec): Outbound {
+    const entry = this.shared.registry.get("outbound", p.type);
+    if (!entry) throw new UserError(`${p.path}: unsupported proxy type "${p.type}"`);
+    return guard(entry.plugin, () => entry.definition.create({ ...p.options, name: p.name }, this.context(entry.plugin, p.options)), p.path);
+  }
+
+  /**
+   * How a provider downloads: through the named proxy or group as "Inner" traffic (its dial goes
+   * where that outbound sends it), or directly; https is TLS over that stream.
+   */
+  private downloadDialer(proxy: string): HttpDialer {
+    return {
+      dial: async (host, port, signal) => {
+        if (!proxy) return this.dialDirect(host, port, { signal });
+        const via = this.outbounds.get(proxy);
+        if (!via) throw new UserError(`proxy "${proxy}" not found`);
+        return via.dialTcp(innerMetadata(host, port), { signal });
+      },
+      tls: async (stream, serverName, signal) => {
+        const tls = this.shared.registry.get("transport", "tls");
+        if (!tls) throw new UserError(`transport "tls" is not registered (needed for https downloads)`);
+        return tls.definition.create({ serverName }, this.context(tls.plugin)).wrap(stream, { signal });
+      },
+    };
   }
 
   private createInbounds(): void {
@@ -228,6 +307,7 @@ export class Engine {
 
   /** Open every listener not open yet. A listener that cannot bind is logged and skipped, as mihomo does. */
   async start(): Promise<void> {
+    if (!this.closed) this.health.start();
     await Promise.all(
       this.inbounds.map(async (r) => {
         if (r.started) return;
@@ -241,6 +321,8 @@ export class Engine {
         }
       }),
     );
+    // Downloads run in the background: listeners never wait for the network.
+    if (!this.closed) for (const p of this.providers.values()) p.start();
   }
 
   /** Addresses actually bound by the listener named `name` (DEFAULT-MIXED, a `listeners` name…). */
@@ -252,6 +334,8 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.health.stop();
+    for (const p of this.providers.values()) p.close();
     await Promise.all(this.inbounds.map((r) => closeInbound(r)));
     for (const o of this.outbounds.values()) {
       try {
@@ -276,14 +360,14 @@ export class Engine {
     options: DialOptions & { dialerProxy?: string },
     version: IpVersion,
   ): Promise<Duplex> {
+    const hops = relayHops.getStore();
+    if (hops && hops.length > 0) return throughHops(hops, host, port, options);
     const via = options.dialerProxy;
     if (!via) return this.dialDirect(host, port, options, version);
     const outbound = this.outbounds.get(via);
     if (!outbound) throw new UserError(`dialer-proxy "${via}" not found`);
-    const ip = isIP(host) ? host : "";
-    const metadata = createMetadata({ network: "tcp", type: "Inner", host: ip ? "" : host, destinationIP: ip, destinationPort: port });
     try {
-      return await outbound.dialTcp(metadata, options);
+      return await outbound.dialTcp(innerMetadata(host, port), options);
     } catch (err) {
       throw new UserError(`via dialer-proxy "${via}": ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -298,6 +382,37 @@ export class Engine {
     }
     return false;
   }
+}
+
+/**
+ * The hops a relay still has to go through, for the dial in progress: a proxy's `dialServer`
+ * during that dial goes through the last of them instead of directly (or its `dialer-proxy`).
+ */
+const relayHops = new AsyncLocalStorage<Outbound[]>();
+
+function dialChain(chain: Outbound[], metadata: Metadata, options?: DialOptions): Promise<Duplex> {
+  const last = chain[chain.length - 1];
+  if (!last) return Promise.reject(new UserError("relay: empty chain"));
+  return relayHops.run(chain.slice(0, -1), () => last.dialTcp(metadata, options));
+}
+
+function throughHops(hops: Outbound[], host: string, port: number, options: DialOptions): Promise<Duplex> {
+  return dialChain(hops, innerMetadata(host, port), { signal: options.signal });
+}
+
+/** Metadata of a connection ferry opens itself (to a proxy server, a subscription) through an outbound. */
+function innerMetadata(host: string, port: number): Metadata {
+  const ip = isIP(host) ? host : "";
+  return createMetadata({ network: "tcp", type: "Inner", host: ip ? "" : host, destinationIP: ip, destinationPort: port });
+}
+
+/** Selections in the `selected` bucket of HOME/cache.db (opened on first use). */
+function cachedSelections(homeDir: string): SelectionStore {
+  return {
+    get: (group) => cacheOf(homeDir).get("selected", group),
+    set: (group, member) => cacheOf(homeDir).set("selected", group, member),
+    delete: (group) => cacheOf(homeDir).delete("selected", group),
+  };
 }
 
 async function closeInbound({ inbound, plugin, spec }: RunningInbound): Promise<void> {
