@@ -1,10 +1,13 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dir, "../..");
 const fixtures = resolve(root, "test/fixtures/configs");
+/** A HOME without config or plugins; ferry may write its cache.db there. */
+const emptyHome = mkdtempSync(join(tmpdir(), "ferry-cli-home-"));
+afterAll(() => rmSync(emptyHome, { recursive: true, force: true }));
 
 /** Run the CLI from source, as `npm start` does. */
 async function ferry(args: string[], stdin?: string) {
@@ -13,7 +16,7 @@ async function ferry(args: string[], stdin?: string) {
     stdin: stdin === undefined ? "ignore" : new Blob([stdin]),
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, FERRY_HOME: resolve(root, "test/fixtures/empty-home") },
+    env: { ...process.env, FERRY_HOME: emptyHome },
   });
   const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   return { code: await proc.exited, stdout, stderr };
@@ -109,7 +112,7 @@ describe("ferry run", () => {
   }
 
   test("without a config file it says so, runs the embedded default, and exits 0 on SIGTERM", async () => {
-    const home = resolve(root, "test/fixtures/empty-home");
+    const home = emptyHome;
     const run = await startRun(["-d", home], "embedded default");
     // Listening, or an error naming the listener when 7890 is taken on this machine.
     await run.waitFor("DEFAULT-MIXED");
