@@ -62,12 +62,6 @@ export class ContentProcessor {
     this.fields = Object.entries(override).filter(([k]) => !NAME_KEYS.has(k));
   }
 
-  /** Body text → validated nodes. Throws a UserError when the body cannot be read at all. */
-  process(text: string): ProviderContent {
-    const { entries, warnings } = payloadEntries(text);
-    return this.processEntries(entries, warnings);
-  }
-
   /** Proxy maps (inline `payload`, or a parsed body) → validated nodes. */
   processEntries(entries: unknown[], warnings: string[] = []): ProviderContent {
     const base = `proxy-providers.${this.name}.proxies`;

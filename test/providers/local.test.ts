@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildConfig } from "../../src/config/build.ts";
 import { createRegistry } from "../../src/core/runtime.ts";
+import { cacheOf } from "../../src/store/cache.ts";
 import { isGroup } from "../../src/sdk/types.ts";
 import { curl, freePort, startOrigin, tempDir } from "../helpers.ts";
 import { captureLogs, startConnectProxy, startIn } from "./helpers.ts";
@@ -122,6 +123,34 @@ describe("file and inline providers, group membership", () => {
       expect(members(ferry.engine, "G")).toEqual(["one", "two"]);
     } finally {
       await ferry.stop();
+    }
+  });
+});
+
+describe("the parsed copy in cache.db", () => {
+  test("a restart reads the body's parsed form from cache.db and gets the same nodes, go-yaml typing included", async () => {
+    home = tempDir();
+    writeFileSync(
+      join(home.path, "sub.yaml"),
+      "proxies:\n  - {name: octal, type: ss, server: 127.0.0.1, port: 8388, cipher: aes-128-gcm, password: 0123}\n",
+    );
+    const config = "log-level: silent\nproxy-providers:\n  s: {type: file, path: sub.yaml}\nproxy-groups:\n  - {name: G, type: select, use: [s]}\n";
+    const optionsOf = (engine: { providers: Map<string, { nodes: unknown[]; specs: WeakMap<object, { options: Record<string, unknown> }> }> }) => {
+      const p = engine.providers.get("s")!;
+      return p.nodes.map((n) => p.specs.get(n as object)!.options);
+    };
+    const first = await startIn(home.path, config);
+    const cold = optionsOf(first.engine as never);
+    await first.stop();
+    const stored = JSON.parse(cacheOf(home.path).get("parsed", "s") ?? "{}") as { entries?: unknown[] };
+    expect(stored.entries).toHaveLength(1);
+    const second = await startIn(home.path, config);
+    try {
+      const warm = optionsOf(second.engine as never);
+      expect(warm).toEqual(cold);
+      expect(warm[0]?.password).toBe("83");
+    } finally {
+      await second.stop();
     }
   });
 });
