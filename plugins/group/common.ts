@@ -65,6 +65,29 @@ export function groupHealth(o: GroupOptions, ctx: CreateContext, auto: boolean, 
   );
 }
 
+/**
+ * mihomo's `max-failed-times` (default 5): that many failed dials within `timeout` ms start a
+ * health check of every member at once; a refused connection starts one immediately.
+ */
+function failureCounter(o: GroupOptions, health: HealthCheck): (error: Error) => void {
+  const limit = o["max-failed-times"] ?? 5;
+  const window = o.timeout ?? 5_000;
+  let count = 0;
+  let since = 0;
+  return (error) => {
+    const now = Date.now();
+    if (now - since > window) {
+      count = 0;
+      since = now;
+    }
+    count++;
+    if (count >= limit || (error as { code?: string }).code === "ECONNREFUSED") {
+      count = 0;
+      void health.check(o.members());
+    }
+  };
+}
+
 export function testUrl(o: GroupOptions): string {
   return o.url || DEFAULT_TEST_URL;
 }
@@ -109,6 +132,7 @@ export function makeGroup(o: GroupOptions, ctx: CreateContext, b: GroupBehaviour
       return target.dialUdp(m, d);
     },
   };
+  if (health) group.reportFailure = failureCounter(o, health);
   if (b.select) group.select = (name) => b.select!(name, o.members());
   if (b.fixed && b.unfix) {
     group.fixed = b.fixed;

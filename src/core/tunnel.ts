@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { destinationOf, type Metadata } from "../sdk/metadata.ts";
 import type { Duplex, PacketConn } from "../sdk/stream.ts";
 import {
+  type Group,
   isGroup,
   type Logger,
   type Outbound,
@@ -58,6 +59,8 @@ const MAX_GROUP_DEPTH = 32;
 
 interface Route {
   leaf: Outbound;
+  /** The groups unwrapped on the way to the leaf, outermost first. */
+  groups: Group[];
   /** Leaf first, then every enclosing group, last the rule's target. */
   chains: string[];
   rule: string;
@@ -107,6 +110,7 @@ export class TunnelImpl implements Tunnel {
           `[TCP] dial ${route.chains.join(" <- ")} (${matchText(route)}) ${metadata.sourceIP}:${metadata.sourcePort} --> ${destinationOf(metadata)} error: ${error.message}`,
         );
       }
+      for (const g of route.groups) g.reportFailure?.(error);
       // An inbound with onReady writes its own failure reply and closes; closing here could cut it off.
       if (request.onReady) request.onReady({ ok: false, error });
       else stream.close(error);
@@ -165,20 +169,22 @@ export class TunnelImpl implements Tunnel {
 
   private resolveTarget(target: string, metadata: Metadata, rule: string, rulePayload: string): Route {
     const r = this.unwrap(target, metadata) ?? this.unwrap("DIRECT", metadata)!;
-    return { leaf: r.leaf, chains: r.chains, rule, rulePayload };
+    return { leaf: r.leaf, groups: r.groups, chains: r.chains, rule, rulePayload };
   }
 
-  private unwrap(target: string, metadata: Metadata): { leaf: Outbound; chains: string[] } | undefined {
+  private unwrap(target: string, metadata: Metadata): { leaf: Outbound; groups: Group[]; chains: string[] } | undefined {
     let o = this.state.outbound(target);
     if (!o) return undefined;
     const chains = [o.name];
+    const groups: Group[] = [];
     for (let depth = 0; isGroup(o); depth++) {
       if (depth >= MAX_GROUP_DEPTH) return undefined;
+      groups.push(o);
       o = o.pick(metadata);
       chains.push(o.name);
     }
     chains.reverse();
-    return { leaf: o, chains };
+    return { leaf: o, groups, chains };
   }
 }
 

@@ -97,6 +97,11 @@ export interface Group extends Outbound {
   members(): string[];
   /** The member that carries this connection (may itself be a group). */
   pick(metadata: Metadata): Outbound;
+  /**
+   * A dial through this group's pick failed (the tunnel reports it): groups with health checks
+   * count these to test their members early (`max-failed-times`).
+   */
+  reportFailure?(error: Error): void;
   /** Manual selection (select groups; pins for url-test/fallback). Returns false if not allowed. */
   select?(name: string): boolean;
   hidden?: boolean;

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { Runtime } from "../../src/core/runtime.ts";
 import { onLog, setLogLevel } from "../../src/log.ts";
 import { createMetadata, type Group, isGroup } from "../../src/sdk/index.ts";
-import { startRuntime, tempDir } from "../helpers.ts";
+import { curl, freePort, startRuntime, tempDir } from "../helpers.ts";
+import { until } from "../providers/helpers.ts";
 import { type ProxyStub, startProxyStub } from "./helpers.ts";
 
 const URL = "http://127.0.0.1:9/generate_204";
@@ -37,6 +38,32 @@ function groupOf(engine: { outbounds: Map<string, unknown> }, name: string): Gro
   expect(isGroup(g)).toBe(true);
   return g as Group & { fixed(): string; unfix(): void };
 }
+
+describe("max-failed-times", () => {
+  test("failed dials through a group start an early health check that moves url-test off a dead member", async () => {
+    reset([0, 100, 0]);
+    const port = freePort();
+    const f = await startRuntime(
+      `mixed-port: ${port}\n${proxies()}\nproxy-groups:\n  - {name: auto, type: url-test, proxies: [p0, p1], url: "${URL}", interval: 3600, lazy: false, max-failed-times: 2}\nrules:\n  - MATCH,auto\n`,
+    );
+    try {
+      const g = groupOf(f.engine, "auto");
+      await f.engine.health.checkAll();
+      expect(g.now()).toBe("p0");
+      stubs[0]!.dead = true;
+      const connect = async () =>
+        (await curl(["-p", "-x", `http://127.0.0.1:${port}`, "-o", "/dev/null", "-w", "%{http_connect}", "http://127.0.0.1:9/x"])).stdout;
+      expect(await connect()).toBe("502");
+      expect(g.now()).toBe("p0");
+      // The second failure within `timeout` reaches max-failed-times: a check runs and finds p0 dead.
+      expect(await connect()).toBe("502");
+      await until(() => g.now() === "p1");
+      expect(await connect()).toBe("200");
+    } finally {
+      await f.stop();
+    }
+  });
+});
 
 describe("url-test", () => {
   test("the fastest member; a slower current is replaced, a dead one too", async () => {
