@@ -204,7 +204,6 @@ export const INACTIVE_SECTIONS = [
   "tun",
   "sniffer",
   "rule-providers",
-  "sub-rules",
   "redir-port",
   "tproxy-port",
   "ntp",
