@@ -49,7 +49,7 @@ for (let i = 0; i < CONNECTIONS; i++) {
     inboundPort: 7890,
     inboundName: "DEFAULT-MIXED",
   });
-  const c = new TrackedConnection(metadata, ["DIRECT"], "Match", "", metadata.destinationIP, { close: () => runtime.tracker.remove(c) });
+  const c = new TrackedConnection(metadata, ["DIRECT"], [""], "Match", "", metadata.destinationIP, { close: () => runtime.tracker.remove(c) });
   runtime.tracker.add(c);
   conns.push(c);
 }

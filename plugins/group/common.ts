@@ -1,6 +1,7 @@
 import {
   type CreateContext,
   type Group,
+  type GroupSources,
   type HealthCheck,
   type Metadata,
   type Outbound,
@@ -37,7 +38,7 @@ export const groupOptions = {
 };
 
 const commonSchema = t.Object(groupOptions);
-export type GroupOptions = Static<typeof commonSchema> & { name: string; proxies: string[]; members: () => Outbound[] };
+export type GroupOptions = Static<typeof commonSchema> & { name: string; proxies: string[]; members: () => Outbound[]; sources: GroupSources };
 
 /** The member used while the group has none: `empty-fallback`, else COMPATIBLE (DIRECT under another name). */
 export function emptyFallback(o: GroupOptions, ctx: CreateContext): Outbound {
@@ -45,12 +46,17 @@ export function emptyFallback(o: GroupOptions, ctx: CreateContext): Outbound {
 }
 
 /**
- * The group's own health check. url-test, fallback and load-balance (`auto`) always have one (the
- * API and dial failures trigger rounds) and run it every 300 s by default when they list
- * `proxies`; select only when `interval` is set.
+ * The group's own health check, over its own `proxies` only: provider nodes are tested by their
+ * provider's check, to which a set `url` is added (mihomo). url-test, fallback and load-balance
+ * (`auto`) always have one (the API and dial failures trigger rounds) and run it every 300 s by
+ * default when they list `proxies`; select only when `interval` is set.
  */
 export function groupHealth(o: GroupOptions, ctx: CreateContext, auto: boolean, onChecked?: () => void): HealthCheck | undefined {
   const interval = o.interval ?? (auto && o.proxies.length > 0 ? 300 : 0);
+  if (o.url) {
+    o.sources.register({ url: o.url, expectedStatus: o["expected-status"], interval: Math.max(0, interval), timeout: o.timeout ?? 5_000, lazy: o.lazy ?? true });
+  }
+  if (onChecked) o.sources.onProviderChecked(onChecked);
   if (!auto && interval <= 0) return undefined;
   return ctx.health.create(
     {
@@ -61,13 +67,14 @@ export function groupHealth(o: GroupOptions, ctx: CreateContext, auto: boolean, 
       expectedStatus: o["expected-status"],
       onChecked,
     },
-    () => o.members(),
+    () => o.sources.own(),
   );
 }
 
 /**
  * mihomo's `max-failed-times` (default 5): that many failed dials within `timeout` ms start a
- * health check of every member at once; a refused connection starts one immediately.
+ * health check of every member at once (own ones here, provider nodes by their providers); a
+ * refused connection starts one immediately.
  */
 function failureCounter(o: GroupOptions, health: HealthCheck): (error: Error) => void {
   const limit = o["max-failed-times"] ?? 5;
@@ -83,13 +90,15 @@ function failureCounter(o: GroupOptions, health: HealthCheck): (error: Error) =>
     count++;
     if (count >= limit || (error as { code?: string }).code === "ECONNREFUSED") {
       count = 0;
-      void health.check(o.members());
+      void health.check(o.sources.own());
+      void o.sources.checkProviders();
     }
   };
 }
 
+/** `url`; if empty, the first used provider's health-check URL, else mihomo's default (§8.1). */
 export function testUrl(o: GroupOptions): string {
-  return o.url || DEFAULT_TEST_URL;
+  return o.url || o.sources.providerTestUrl || DEFAULT_TEST_URL;
 }
 
 /** What a group type decides; everything else a Group is made of is common. */
@@ -108,6 +117,7 @@ export interface GroupBehaviour {
 export function makeGroup(o: GroupOptions, ctx: CreateContext, b: GroupBehaviour, health?: HealthCheck): Group {
   const choose = (metadata: Metadata | undefined): Outbound => {
     health?.touch();
+    o.sources.touch();
     const members = o.members();
     return members.length === 0 ? emptyFallback(o, ctx) : b.pick(members, metadata);
   };
@@ -118,6 +128,7 @@ export function makeGroup(o: GroupOptions, ctx: CreateContext, b: GroupBehaviour
     addr: "",
     hidden: o.hidden,
     icon: o.icon,
+    testUrl: testUrl(o),
     get supportsUdp() {
       if (o["disable-udp"]) return false;
       return b.udpAlways === true || choose(undefined).supportsUdp;

@@ -80,7 +80,7 @@ export class ProxyWriter {
     const type = g.type;
     const emptyFallback = str(opts["empty-fallback"]) || "COMPATIBLE";
     const members = g.members();
-    const url = str(opts.url);
+    const url = g.testUrl ?? str(opts.url);
     const out: Json = {
       ...common,
       all: members.length > 0 ? [...members] : [emptyFallback],
@@ -239,9 +239,7 @@ function connectionParts(c: TrackedConnection): [string, string] {
     sniffHost: m.sniffHost,
   };
   const head = `{"id":${JSON.stringify(c.id)},"metadata":${JSON.stringify(metadata)},"upload":`;
-  const tail = `,"start":${JSON.stringify(rfc3339(c.start))},"chains":${JSON.stringify(c.chains)},"providerChains":${JSON.stringify(
-    c.chains.map(() => ""),
-  )},"rule":${JSON.stringify(c.rule)},"rulePayload":${JSON.stringify(c.rulePayload)}}`;
+  const tail = `,"start":${JSON.stringify(rfc3339(c.start))},"chains":${JSON.stringify(c.chains)},"providerChains":${JSON.stringify(c.providerChains)},"rule":${JSON.stringify(c.rule)},"rulePayload":${JSON.stringify(c.rulePayload)}}`;
   return [head, tail];
 }
 

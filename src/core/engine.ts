@@ -12,6 +12,7 @@ import {
   type CreateContext,
   type DialOptions,
   type Group,
+  type GroupSources,
   type Inbound,
   type InboundCommon,
   type Outbound,
@@ -101,6 +102,10 @@ export class Engine {
       router: this.router,
       subRouter: (name) => this.subRouters.get(name),
       hostsLookup: (host) => this.resolver.fromHosts(host),
+      providerOf: (o) => {
+        for (const p of this.providers.values()) if (p.specs.has(o)) return p.name;
+        return "";
+      },
       log: rootLog,
     };
     this.createInbounds();
@@ -151,7 +156,7 @@ export class Engine {
       this.outbounds.set(
         g.name,
         guard(entry.plugin, () => entry.definition.create(
-            { ...g.options, name: g.name, proxies: g.members, members: this.groupMembers(g.members, g.use, g.options) },
+            { ...g.options, name: g.name, proxies: g.members, ...this.groupMembers(g.members, g.use, g.options) },
             this.context(entry.plugin),
           ), g.path),
       );
@@ -161,7 +166,7 @@ export class Engine {
       const entry = registry.get("group", "select");
       if (!entry) throw new UserError(`group type "select" is not registered (needed for GLOBAL)`);
       const members = ["DIRECT", "REJECT", ...this.order];
-      const global = entry.definition.create({ name: "GLOBAL", proxies: members, members: this.membersOf(members) }, this.context(entry.plugin)) as Group;
+      const global = entry.definition.create({ name: "GLOBAL", proxies: members, ...this.groupMembers(members, [], {}) }, this.context(entry.plugin)) as Group;
       this.outbounds.set("GLOBAL", global);
     }
   }
@@ -171,10 +176,30 @@ export class Engine {
     return () => names.flatMap((n) => this.outbounds.get(n) ?? []);
   }
 
-  /** A group's live members: its named members, then its providers' nodes, filtered (config.md §8.1). */
-  private groupMembers(names: string[], use: string[], options: Record<string, unknown>): () => Outbound[] {
+  /**
+   * A group's live members (its named members, then its providers' nodes, filtered: config.md
+   * §8.1) and what it needs to know of its providers.
+   */
+  private groupMembers(names: string[], use: string[], options: Record<string, unknown>): { members: () => Outbound[]; sources: GroupSources } {
     const providers = use.flatMap((u) => this.providers.get(u) ?? []);
-    return liveMembers(this.membersOf(names), providers, options);
+    const members = liveMembers(this.membersOf(names), providers, options);
+    const sources: GroupSources = {
+      own: () => members().filter((m) => !providers.some((p) => p.specs.has(m))),
+      providerTestUrl: providers.find((p) => p.testUrl !== "")?.testUrl ?? "",
+      register: (test) => {
+        for (const p of providers) p.register(test);
+      },
+      onProviderChecked: (listener) => {
+        for (const p of providers) p.onChecked(listener);
+      },
+      checkProviders: async () => {
+        await Promise.all(providers.map((p) => p.checkAll()));
+      },
+      touch: () => {
+        for (const p of providers) p.touch();
+      },
+    };
+    return { members, sources };
   }
 
   /** Providers load their inline payload or on-disk copy now; downloads wait for start(). */

@@ -14,6 +14,8 @@ export class TrackedConnection {
     readonly metadata: Metadata,
     /** From the hop that carried the traffic outward to what the rule selected. */
     readonly chains: string[],
+    /** Per element of `chains`, the proxy-provider it came from ("" when none). */
+    readonly providerChains: string[],
     readonly rule: string,
     readonly rulePayload: string,
     readonly remoteDestination: string,

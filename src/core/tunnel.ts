@@ -35,6 +35,8 @@ export interface TunnelState {
   subRouter(name: string): RuleMatcher | undefined;
   /** Hosts-only lookup before routing. */
   hostsLookup(host: string): string | undefined;
+  /** The proxy-provider an outbound is a node of; "" for config proxies, built-ins and groups. */
+  providerOf(outbound: Outbound): string;
   log: Logger;
 }
 
@@ -49,6 +51,7 @@ export const NOT_RUNNING: TunnelState = {
   },
   subRouter: () => undefined,
   hostsLookup: () => undefined,
+  providerOf: () => "",
   log: { error() {}, warn() {}, info() {}, debug() {} },
 };
 
@@ -63,6 +66,8 @@ interface Route {
   groups: Group[];
   /** Leaf first, then every enclosing group, last the rule's target. */
   chains: string[];
+  /** Per element of `chains`, the proxy-provider it came from ("" when none). */
+  providerChains: string[];
   rule: string;
   rulePayload: string;
 }
@@ -123,7 +128,7 @@ export class TunnelImpl implements Tunnel {
       remote.close();
       return;
     }
-    const conn = new TrackedConnection(metadata, route.chains, route.rule, route.rulePayload, remote.remoteAddress, stream);
+    const conn = new TrackedConnection(metadata, route.chains, route.providerChains, route.rule, route.rulePayload, remote.remoteAddress, stream);
     this.tracker.add(conn);
     if (logEnabled("info")) this.state.log.info(
       `[TCP] ${metadata.sourceIP}:${metadata.sourcePort} --> ${destinationOf(metadata)} match ${matchText(route)} using ${chainText(route.chains)}`,
@@ -163,28 +168,30 @@ export class TunnelImpl implements Tunnel {
   private usable(target: string, metadata: Metadata): boolean {
     const r = this.unwrap(target, metadata);
     if (!r) return false;
-    if (r.chains.includes("PASS")) return false;
+    if (r.path.some((o) => o.name === "PASS")) return false;
     return metadata.network !== "udp" || r.leaf.supportsUdp;
   }
 
   private resolveTarget(target: string, metadata: Metadata, rule: string, rulePayload: string): Route {
     const r = this.unwrap(target, metadata) ?? this.unwrap("DIRECT", metadata)!;
-    return { leaf: r.leaf, groups: r.groups, chains: r.chains, rule, rulePayload };
+    // Provider names only for the route taken: rule matching unwraps every candidate target.
+    return { leaf: r.leaf, groups: r.groups, chains: r.path.map((o) => o.name), providerChains: r.path.map((o) => this.state.providerOf(o)), rule, rulePayload };
   }
 
-  private unwrap(target: string, metadata: Metadata): { leaf: Outbound; groups: Group[]; chains: string[] } | undefined {
+  /** The leaf, the groups unwrapped, and `path`: the leaf first, then each enclosing group. */
+  private unwrap(target: string, metadata: Metadata): { leaf: Outbound; groups: Group[]; path: Outbound[] } | undefined {
     let o = this.state.outbound(target);
     if (!o) return undefined;
-    const chains = [o.name];
+    const path = [o];
     const groups: Group[] = [];
     for (let depth = 0; isGroup(o); depth++) {
       if (depth >= MAX_GROUP_DEPTH) return undefined;
       groups.push(o);
       o = o.pick(metadata);
-      chains.push(o.name);
+      path.push(o);
     }
-    chains.reverse();
-    return { leaf: o, groups, chains };
+    path.reverse();
+    return { leaf: o, groups, path };
   }
 }
 
@@ -268,7 +275,7 @@ class UdpSession implements UdpFlow {
       return;
     }
     this.conn = conn;
-    const tracked = new TrackedConnection(m, route.chains, route.rule, route.rulePayload, "", this);
+    const tracked = new TrackedConnection(m, route.chains, route.providerChains, route.rule, route.rulePayload, "", this);
     this.tracked = tracked;
     this.tracker.add(tracked);
     if (logEnabled("info")) log.info(`[UDP] ${describe(m)} match ${matchText(route)} using ${chainText(route.chains)}`);

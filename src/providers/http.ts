@@ -10,7 +10,10 @@ export interface HttpDialer {
 export interface HttpRequest {
   url: string;
   headers: Record<string, string[]>;
-  /** Bytes of body kept; 0 = no limit (the rest is dropped, as mihomo's size-limit truncates). */
+  /**
+   * Largest body accepted; 0 = no limit. A larger body fails the request: mihomo truncates it,
+   * which can parse into a shorter but "good" node list, so an update could silently lose nodes.
+   */
   sizeLimit: number;
   timeoutMs: number;
 }
@@ -108,7 +111,10 @@ function exchange(stream: Duplex, head: string, sizeLimit: number, signal: Abort
         reject(err);
         return;
       }
-      if (sizeLimit > 0 && body.length > sizeLimit) body = body.subarray(0, sizeLimit);
+      if (sizeLimit > 0 && body.length > sizeLimit) {
+        reject(tooLarge(sizeLimit));
+        return;
+      }
       resolve({ status: response.status, headers: response.headers, body });
     };
     const abort = () => {
@@ -140,9 +146,13 @@ function exchange(stream: Duplex, head: string, sizeLimit: number, signal: Abort
         if (length !== undefined && !chunked) wanted = response.bodyStart + Number(length);
         if (response.status === 304 || response.status === 204) wanted = response.bodyStart;
       }
-      // With a size limit, stop once enough body has arrived (the rest is truncated anyway).
-      const enough = sizeLimit > 0 && response && !response.headers.has("transfer-encoding") && size >= response.bodyStart + sizeLimit;
-      if ((wanted >= 0 && size >= wanted) || enough) finish();
+      // With a size limit, stop as soon as a plain body is past it (a chunked one is measured decoded).
+      if (sizeLimit > 0 && response && !response.headers.has("transfer-encoding") && size > response.bodyStart + sizeLimit) {
+        stream.close();
+        reject(tooLarge(sizeLimit));
+        return;
+      }
+      if (wanted >= 0 && size >= wanted) finish();
     };
     stream.onEnd = finish;
     stream.onClose = (err) => {
@@ -155,6 +165,10 @@ function exchange(stream: Duplex, head: string, sizeLimit: number, signal: Abort
     };
     stream.write(Buffer.from(head, "latin1"));
   });
+}
+
+function tooLarge(sizeLimit: number): UserError {
+  return new UserError(`body larger than size-limit (${sizeLimit} bytes)`);
 }
 
 function parseHead(text: string, bodyStart: number): { status: number; headers: Map<string, string>; bodyStart: number } | undefined {

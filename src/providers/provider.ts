@@ -2,7 +2,7 @@ import { type FSWatcher, existsSync, mkdirSync, readFileSync, renameSync, statSy
 import { dirname } from "node:path";
 import type { ProviderSpec, ProxySpec } from "../config/build.ts";
 import type { Registry } from "../core/registry.ts";
-import type { HealthCheck, HealthService, Logger, Outbound } from "../sdk/types.ts";
+import type { HealthCheck, HealthService, Logger, Outbound, RegisteredTest } from "../sdk/types.ts";
 import { UserError } from "../sdk/types.ts";
 import { ContentProcessor, type ProviderContent, payloadEntries } from "./content.ts";
 import { type HttpDialer, httpGet } from "./http.ts";
@@ -58,6 +58,9 @@ export class ProxyProvider {
   /** Entries of the current content that were skipped, one line each. */
   skipped: string[] = [];
   readonly healthCheck: HealthCheck | undefined;
+  /** Tests groups added with their `url` (config.md §8.1), by URL; the provider's own URL is not repeated. */
+  private readonly registered = new Map<string, HealthCheck>();
+  private readonly checkedListeners: (() => void)[] = [];
   private readonly processor: ContentProcessor;
   private hash = "";
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -83,6 +86,7 @@ export class ProxyProvider {
           lazy: hc.lazy ?? true,
           timeout: hc.timeout || 5000,
           expectedStatus: hc["expected-status"],
+          onChecked: () => this.checked(),
         },
         () => this.nodes,
       );
@@ -93,6 +97,52 @@ export class ProxyProvider {
 
   get testUrl(): string {
     return this.healthCheck?.url ?? "";
+  }
+
+  /**
+   * A group's `url` with `use`: its nodes are also tested there. The provider's own health-check
+   * settings win; a provider without one takes the group's interval, timeout and lazy (mihomo).
+   */
+  register(test: RegisteredTest): void {
+    if (test.url === this.testUrl || this.registered.has(test.url)) return;
+    const hc = this.spec.options["health-check"];
+    const own = hc?.enable === true && this.healthCheck !== undefined;
+    const check = this.host.health.create(
+      {
+        url: test.url,
+        interval: own ? hc.interval || DEFAULT_HEALTH_INTERVAL : test.interval,
+        lazy: own ? (hc.lazy ?? true) : test.lazy,
+        timeout: own ? hc.timeout || 5000 : test.timeout,
+        expectedStatus: test.expectedStatus,
+        onChecked: () => this.checked(),
+      },
+      () => this.nodes,
+    );
+    this.registered.set(test.url, check);
+  }
+
+  /** Every check of the provider: its own URL, then the registered ones. */
+  get checks(): HealthCheck[] {
+    return [...(this.healthCheck ? [this.healthCheck] : []), ...this.registered.values()];
+  }
+
+  /** One round of every check now. */
+  async checkAll(): Promise<void> {
+    await Promise.all(this.checks.map((c) => c.check(this.nodes)));
+  }
+
+  /** A group using the provider picked a member: its checks count as used (`lazy`). */
+  touch(): void {
+    for (const c of this.checks) c.touch();
+  }
+
+  /** Call `listener` after each round of any of the provider's checks (groups recompute their pick). */
+  onChecked(listener: () => void): void {
+    this.checkedListeners.push(listener);
+  }
+
+  private checked(): void {
+    for (const l of this.checkedListeners) l();
   }
 
   get expectedStatus(): string {
@@ -147,7 +197,17 @@ export class ProxyProvider {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.watcher?.close();
-    this.healthCheck?.stop();
+    for (const c of this.checks) c.stop();
+    this.closeNodes(this.nodes);
+  }
+
+  /** Release per-node resources of nodes no group can pick any more. */
+  private closeNodes(nodes: Outbound[]): void {
+    for (const node of nodes) {
+      Promise.resolve()
+        .then(() => node.close?.())
+        .catch((err: unknown) => this.host.log.error(`[Provider] ${this.name}: ${node.name}: close failed: ${message(err)}`));
+    }
   }
 
   /**
@@ -263,10 +323,13 @@ export class ProxyProvider {
     }
     if (nodes.length === 0) throw new UserError("no usable proxy in the content (after filters)");
     for (const [node, spec] of specs) this.specs.set(node, spec);
+    const replaced = this.nodes;
     this.nodes = nodes;
     this.skipped = content.warnings;
     this.hash = hash;
+    // Groups re-read their members on the version bump, so the replaced nodes are no longer picked.
     this.version++;
+    this.closeNodes(replaced);
     this.host.log.info(`[Provider] ${this.name}: ${nodes.length} proxies loaded${content.warnings.length > 0 ? `, ${content.warnings.length} skipped` : ""}`);
   }
 }

@@ -81,6 +81,35 @@ export interface HealthService {
   create(options: HealthCheckOptions, members: () => Outbound[]): HealthCheck;
 }
 
+/** The test a group with `url` and `use` adds to each used provider's health check (config.md §8.1). */
+export interface RegisteredTest {
+  url: string;
+  expectedStatus?: string;
+  /** The group's interval: used only by a provider whose own health-check has none. */
+  interval: number;
+  timeout: number;
+  lazy: boolean;
+}
+
+/**
+ * Where a group's members come from, as the engine tells it: its own `proxies` (the only members
+ * its own health check tests, as mihomo) and the providers of `use`, whose checks test their nodes.
+ */
+export interface GroupSources {
+  /** Current members that are not provider nodes. */
+  own(): Outbound[];
+  /** The first used provider's health-check URL; "" when none has one. */
+  readonly providerTestUrl: string;
+  /** Add the group's test to every used provider's health check (the first registration of a URL wins). */
+  register(test: RegisteredTest): void;
+  /** Called after every round of a used provider's checks. */
+  onProviderChecked(listener: () => void): void;
+  /** A round of every used provider's checks now (a group's failed dials start one). */
+  checkProviders(): Promise<void>;
+  /** Mark the used providers' checks as used (for `lazy`). */
+  touch(): void;
+}
+
 /** Remembered member choices per group (`profile.store-selected`); with it off nothing is kept. */
 export interface SelectionStore {
   get(group: string): string | undefined;
@@ -106,6 +135,8 @@ export interface Group extends Outbound {
   select?(name: string): boolean;
   hidden?: boolean;
   icon?: string;
+  /** The URL the group's health checks use (its `url`, else its first provider's, else the default). */
+  readonly testUrl?: string;
 }
 
 export function isGroup(o: Outbound): o is Group {
@@ -293,9 +324,10 @@ export interface GroupDefinition<S extends TSchema = TSchema> {
   /**
    * `proxies` are the explicit member names as written; `members()` is the live member list the
    * core maintains (explicit proxies, then provider nodes, after the group's filters). An empty
-   * list means the group acts as COMPATIBLE, as in mihomo.
+   * list means the group acts as COMPATIBLE, as in mihomo. `sources` tells own members from
+   * provider nodes, whose health checks are the providers'.
    */
-  create(options: Static<S> & { name: string; proxies: string[]; members: () => Outbound[] }, ctx: CreateContext): Group;
+  create(options: Static<S> & { name: string; proxies: string[]; members: () => Outbound[]; sources: GroupSources }, ctx: CreateContext): Group;
 }
 
 export interface ResolverDefinition<S extends TSchema = TSchema> {

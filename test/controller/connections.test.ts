@@ -112,3 +112,20 @@ describe("/connections with live traffic", () => {
     expect(after.downloadTotal).toBeGreaterThanOrEqual(before.downloadTotal);
   });
 });
+
+describe("providerChains", () => {
+  test("a connection through a provider node names its provider at index 0, \"\" for the group", async () => {
+    const viaProvider = await startFerry(
+      "proxy-providers:\n  sub: {type: inline, payload: [{name: node, type: direct}]}\nproxy-groups:\n  - {name: Pick, type: select, use: [sub]}\nrules:\n  - MATCH,Pick\n",
+      { secret: "c" },
+    );
+    const curl = await download(`http://127.0.0.1:${viaProvider.mixedPort}`);
+    try {
+      const body = (await (await viaProvider.api("/connections")).json()) as { connections: Conn[] };
+      expect(body.connections.map((c) => [c.chains, c.providerChains])).toEqual([[["node", "Pick"], ["sub", ""]]]);
+    } finally {
+      curl.kill();
+      await viaProvider.stop();
+    }
+  });
+});

@@ -108,6 +108,50 @@ describe("url-test", () => {
   });
 });
 
+describe("health-check scope with use (mihomo)", () => {
+  /** p0 as a config proxy; n1 and n2 (stubs 1 and 2) as the nodes of an inline provider without its own health-check. */
+  const withProvider = (group: string) =>
+    `${proxies()}\nproxy-providers:\n  sub:\n    type: inline\n    payload:\n${[1, 2]
+      .map((i) => `      - {name: n${i}, type: http, server: 127.0.0.1, port: ${stubs[i]!.port}}`)
+      .join("\n")}\nproxy-groups:\n  - ${group}\n`;
+
+  test("the group's round tests only its own proxies; the provider's round tests its nodes at the group's URL", async () => {
+    reset([0, 0, 0]);
+    const f = await startRuntime(withProvider(`{name: auto, type: url-test, proxies: [p0], use: [sub], url: "${URL}", interval: 3600, lazy: false}`));
+    try {
+      const provider = f.engine.providers.get("sub")!;
+      const connects = () => stubs.map((s) => s.connects);
+      // The first rounds start with the engine: let them finish before counting.
+      await f.engine.health.checkAll();
+      const before = connects();
+      await provider.checkAll();
+      expect(connects()).toEqual([before[0]!, before[1]! + 1, before[2]! + 1]);
+      for (const node of provider.nodes) expect(f.engine.health.states.peek(node)?.extra.has(URL)).toBe(true);
+      // Every check of the engine once: the provider tests n1 and n2, the group p0 only.
+      await f.engine.health.checkAll();
+      expect(connects()).toEqual([before[0]! + 1, before[1]! + 2, before[2]! + 2]);
+    } finally {
+      await f.stop();
+    }
+  });
+
+  test("url-test over use moves off a provider node its provider's round finds dead", async () => {
+    reset([0, 0, 150]);
+    const f = await startRuntime(withProvider(`{name: auto, type: url-test, use: [sub], url: "${URL}", interval: 3600, lazy: false}`));
+    try {
+      const g = groupOf(f.engine, "auto");
+      const provider = f.engine.providers.get("sub")!;
+      await provider.checkAll();
+      expect(g.now()).toBe("n1");
+      stubs[1]!.dead = true;
+      await provider.checkAll();
+      expect(g.now()).toBe("n2");
+    } finally {
+      await f.stop();
+    }
+  });
+});
+
 describe("fallback", () => {
   test("first alive in order; a pin is used while alive and dropped when it dies; none alive → first", async () => {
     reset([0, 0, 0]);

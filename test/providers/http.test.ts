@@ -85,6 +85,28 @@ describe("http providers", () => {
     expect(readdirSync(join(home.path, "subs"))).toEqual(["s.yaml"]);
   });
 
+  test("size-limit: a larger body fails the update with a log line; the last good list stays", async () => {
+    const home = tempDir();
+    const sub = subscriptionServer();
+    cleanup.push(home.remove, sub.stop);
+    const logs = captureLogs();
+    cleanup.push(logs.stop);
+    const small = `proxies:\n  - ${ss("A")}\n`;
+    const ferry = await startIn(
+      home.path,
+      `log-level: silent\nproxy-providers:\n  s: {type: http, url: '${sub.url}', path: subs/s.yaml, interval: 3600, size-limit: ${small.length}}\n${groupOf("s")}`,
+    );
+    cleanup.push(ferry.stop);
+    const p = ferry.engine.providers.get("s")!;
+    await until(() => p.nodes.length === 1);
+    // Two whole entries: truncated at the limit it would still parse (as "A" alone), so it must fail.
+    sub.state.body = `proxies:\n  - ${ss("A")}\n  - ${ss("B")}\n`;
+    await expect(p.refresh()).rejects.toThrow(`body larger than size-limit (${small.length} bytes)`);
+    expect(names(ferry.engine, "s")).toEqual(["A"]);
+    expect(readFileSync(join(home.path, "subs/s.yaml"), "utf8")).toBe(small);
+    expect(logs.lines.map((l) => l.payload)).toContain(`[Provider] s pull error: body larger than size-limit (${small.length} bytes)`);
+  });
+
   test("the on-disk copy is used at start with the server down; userinfo and ETag", async () => {
     const home = tempDir();
     cleanup.push(home.remove);

@@ -60,7 +60,7 @@ export function providerRoutes(ctx: RouteContext) {
       const found = provider(request);
       if (!found) return ERR.notFound();
       if (found.real) {
-        await found.real.healthCheck?.check(found.real.nodes);
+        await found.real.checkAll();
         return noContent();
       }
       const p = writer().providers()[segment(request, 2)] as { testUrl: string; expectedStatus: string };
