@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { buildConfig } from "../config/build.ts";
 import { formatIssue } from "../config/issues.ts";
 import type { Engine } from "../core/engine.ts";
-import { BUILTIN_LISTENER_PATHS, readConfigText, type Runtime } from "../core/runtime.ts";
+import { BUILTIN_LISTENER_PATHS, LISTENER_KEYS, readConfigText, type Runtime } from "../core/runtime.ts";
 import type { ProxyStates } from "../core/health.ts";
 import type { Tracker } from "../core/tracker.ts";
 import { type LogLevel, log, setLogLevel } from "../log.ts";
@@ -30,19 +30,6 @@ export interface ConfigPatch {
   "interface-name"?: string;
 }
 
-/** Keys whose change re-evaluates the built-in listeners. */
-const LISTENER_KEYS = [
-  "port",
-  "socks-port",
-  "mixed-port",
-  "redir-port",
-  "tproxy-port",
-  "allow-lan",
-  "bind-address",
-  "lan-allowed-ips",
-  "lan-disallowed-ips",
-  "skip-auth-prefixes",
-] as const;
 
 /** `GET /dns/query` answer (mihomo hub/route/dns.go field names). */
 export interface DnsRecordJson {

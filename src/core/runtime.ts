@@ -149,8 +149,11 @@ export class Runtime {
   }
 }
 
-/** Config keys of the built-in listeners that only a forced reload changes (controller-api.md §7.7). */
-const FORCE_ONLY_KEYS = [
+/**
+ * Config keys of the built-in listeners and their access lists: only a forced reload changes them
+ * (controller-api.md §7.7), and `PATCH /configs` re-evaluates the listeners when one changes.
+ */
+export const LISTENER_KEYS = [
   "port",
   "socks-port",
   "mixed-port",
@@ -173,7 +176,7 @@ export const BUILTIN_LISTENER_PATHS: ReadonlySet<string> = new Set(["port", "soc
 function keepBuiltinListeners(next: BuiltConfig, running: BuiltConfig): void {
   const raw = next.raw as Record<string, unknown>;
   const old = running.raw as Record<string, unknown>;
-  for (const key of FORCE_ONLY_KEYS) {
+  for (const key of LISTENER_KEYS) {
     if (old[key] === undefined) delete raw[key];
     else raw[key] = old[key];
   }
