@@ -15,8 +15,7 @@ export interface SubscriptionInfo {
   expire: number;
 }
 
-/** What a provider remembers across restarts (cache.db buckets `etag` and `subscriptioninfo`). */
-/** cache.db buckets: ETags, subscription-userinfo, and the parsed form of the body on disk. */
+/** What a provider remembers across restarts, in cache.db: ETags, subscription-userinfo, and the parsed form of the body on disk. */
 type MemoryBucket = "etag" | "subscriptioninfo" | "parsed";
 
 export interface ProviderMemory {
