@@ -4,6 +4,7 @@ import pluginsCommand from "./plugins.ts";
 import runCommand from "./run.ts";
 import schemaCommand from "./schema.ts";
 import testConfigCommand from "./test-config.ts";
+import upgradeCommand from "./upgrade.ts";
 import versionCommand, { VERSION } from "./version.ts";
 
 const main = defineCommand({
@@ -14,6 +15,7 @@ const main = defineCommand({
     version: versionCommand,
     plugins: pluginsCommand,
     schema: schemaCommand,
+    upgrade: upgradeCommand,
   },
 });
 

@@ -1,3 +1,5 @@
+import { watch } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { defineCommand } from "citty";
 import { log } from "../log.ts";
 import { ConfigLoadError, Runtime } from "../core/runtime.ts";
@@ -5,12 +7,15 @@ import { controllerSettings, mergeOverrides, overridesFromEnv, wantsController }
 import { configArgs, controllerArgs, resolvePaths, stdinConfig } from "./common.ts";
 import { VERSION } from "./version.ts";
 
+/** Editors write a file in several steps: one reload once the events have settled. */
+const WATCH_DEBOUNCE_MS = 300;
+
 /** How long SIGINT/SIGTERM waits for open connections before closing them. */
 const DRAIN_MS = 3_000;
 
 export default defineCommand({
   meta: { name: "run", description: "Start ferry with a config" },
-  args: { ...configArgs, ...controllerArgs },
+  args: { ...configArgs, ...controllerArgs, watch: { type: "boolean", description: "reload when the config file changes (as SIGHUP does)" } },
   async run({ args }) {
     const paths = resolvePaths(args);
     const runtime = await Runtime.create({ ...paths, configText: await stdinConfig(args) });
@@ -34,6 +39,7 @@ export default defineCommand({
       log.info("SIGHUP: reloading the config");
       void runtime.reload();
     });
+    if (args.watch && args.config !== "-") watchConfig(paths.configPath ?? join(paths.homeDir, "config.yaml"), () => void runtime.reload());
     let engine: Awaited<ReturnType<Runtime["start"]>>;
     try {
       engine = await runtime.start();
@@ -56,3 +62,21 @@ export default defineCommand({
     }
   },
 });
+
+/**
+ * Watch the config's folder rather than the file: editors and `mv` replace the file, which ends a
+ * watch on the file itself.
+ */
+function watchConfig(path: string, reload: () => void): void {
+  const name = basename(path);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  watch(dirname(path), (_event, file) => {
+    if (file !== name) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      log.info(`${path} changed: reloading the config`);
+      reload();
+    }, WATCH_DEBOUNCE_MS);
+  }).unref();
+  log.info(`watching ${path} for changes`);
+}

@@ -180,6 +180,7 @@ export const ConfigSchema = t.Object({
   "external-ui-name": str(),
   "external-ui-url": str(),
   "external-doh-server": str(),
+  "ferry-update-url": str(),
   tls: anyMap(),
   experimental: anyMap(),
   ntp: anyMap(),

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -131,6 +131,24 @@ describe("ferry run", () => {
     writeFileSync(file, "mode: nonsense\n");
     run.proc.kill("SIGHUP");
     await run.waitFor("the running config stays in force");
+    run.proc.kill("SIGINT");
+    expect(await run.proc.exited).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("--watch reloads when the config file is rewritten or replaced, once per burst of writes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ferry-watch-"));
+    const file = join(dir, "config.yaml");
+    writeFileSync(file, "mixed-port: 0\nlisteners:\n  - {name: one, type: mixed, port: 0, listen: 127.0.0.1}\n");
+    const run = await startRun(["-d", dir, "--watch"], "one (mixed) listening");
+    // Several writes in a row, as editors do: a single reload.
+    for (const name of ["x", "y", "two"]) writeFileSync(file, `listeners:\n  - {name: ${name}, type: mixed, port: 0, listen: 127.0.0.1}\n`);
+    await run.waitFor("two (mixed) listening");
+    expect(run.log().match(/changed: reloading the config/g)?.length).toBe(1);
+    // Replaced by a rename (how many editors save): still watched.
+    writeFileSync(join(dir, "next.yaml"), "listeners:\n  - {name: three, type: mixed, port: 0, listen: 127.0.0.1}\n");
+    renameSync(join(dir, "next.yaml"), file);
+    await run.waitFor("three (mixed) listening");
     run.proc.kill("SIGINT");
     expect(await run.proc.exited).toBe(0);
     rmSync(dir, { recursive: true, force: true });

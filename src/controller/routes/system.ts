@@ -2,7 +2,8 @@ import { Elysia } from "elysia";
 import { log } from "../../log.ts";
 import type { RouteContext } from "../context.ts";
 import { fail, json } from "../http.ts";
-import { respawn } from "../restart.ts";
+import { respawn } from "../../lifecycle/exec.ts";
+import { assertReplaceable, checkUpgrade, DEFAULT_UPDATE_URL, installUpgrade, UpgradeError } from "../../lifecycle/upgrade.ts";
 import { updateUi } from "../ui.ts";
 
 /**
@@ -22,8 +23,19 @@ export function systemRoutes(ctx: RouteContext) {
       },
       { parse: "none" },
     )
-    // No self-update from the controller (and never a mihomo binary): refused without side effects.
-    .post("/upgrade", () => fail(500, `update error: ferry ${ctx.version} does not update itself from the controller`), { parse: "none" })
+    .post(
+      "/upgrade",
+      async ({ query }) => {
+        try {
+          await upgrade(ctx, query.channel, query.force === "true");
+        } catch (err) {
+          return fail(500, `update error: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        setTimeout(() => void restart(ctx), FLUSH_GRACE_MS);
+        return json({ status: "ok" });
+      },
+      { parse: "none" },
+    )
     .post(
       "/upgrade/ui",
       async () => {
@@ -36,6 +48,24 @@ export function systemRoutes(ctx: RouteContext) {
       },
       { parse: "none" },
     );
+}
+
+/**
+ * §7.11 with ferry's own signed releases (never a mihomo binary), from `ferry-update-url`: the
+ * request picks only the channel. Dashboards may call this on every connect, so "nothing newer"
+ * and "running from source" fail cheaply before any download.
+ */
+async function upgrade(ctx: RouteContext, channelParam: string | undefined, force: boolean): Promise<void> {
+  assertReplaceable();
+  const raw = ctx.host.engine().config.raw as Record<string, unknown>;
+  const base = typeof raw["ferry-update-url"] === "string" && raw["ferry-update-url"] ? raw["ferry-update-url"] : DEFAULT_UPDATE_URL;
+  const requested = channelParam?.toLowerCase();
+  const channel = requested === "release" || requested === "stable" ? "stable" : requested === "alpha" || ctx.version.includes("alpha") ? "alpha" : "stable";
+  const options = { base, channel, force, currentVersion: ctx.version } as const;
+  const check = await checkUpgrade(options);
+  if (!check.install) throw new UpgradeError(`already using latest version ${ctx.version}`);
+  log.info(`[controller] upgrading ${ctx.version} to ${check.latest} from ${base}`);
+  await installUpgrade(options, check);
 }
 
 async function restart(ctx: RouteContext): Promise<void> {

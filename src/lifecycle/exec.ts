@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 
 /** A compiled ferry runs from Bun's embedded filesystem; `bun src/cli/main.ts` does not. */
-function compiled(): boolean {
+export function compiled(): boolean {
   return Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/");
 }
 
