@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
-import { inflateRawSync } from "node:zlib";
+import { unzipSync } from "fflate";
 import { log } from "../log.ts";
 import type { RouteContext } from "./context.ts";
 
@@ -13,7 +13,7 @@ const DOWNLOAD_TIMEOUT_MS = 60_000;
  * `POST /upgrade/ui` (§7.12): download `external-ui-url` (zip or tar.gz, told apart by magic
  * bytes), extract beside the target, empty the target (`external-ui`, plus `external-ui-name`;
  * `HOME/ui` when unset) and move the files in. A single top-level folder becomes the root.
- * Entries that would land outside the target, and symlinks, are skipped. The download goes
+ * An archive with entries that would land outside the target is refused. The download goes
  * through ferry's own HTTP/mixed listener when one runs without users, so the rules route it.
  */
 export async function updateUi(ctx: RouteContext): Promise<void> {
@@ -77,58 +77,29 @@ async function download(url: string, ctx: RouteContext): Promise<Uint8Array> {
   return bytes;
 }
 
-/** Regular files of a zip or tar.gz archive: relative path → content. */
+/**
+ * Regular files of a zip (fflate) or tar.gz (Bun.Archive) archive: relative path → content. An
+ * archive with an entry that would land outside the UI folder (absolute, `..`) is refused whole.
+ */
 async function extract(bytes: Uint8Array): Promise<Map<string, Uint8Array>> {
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return unzip(bytes);
+  const out = new Map<string, Uint8Array>();
+  const add = (path: string, data: Uint8Array) => {
+    if (path === "" || path.endsWith("/")) return;
+    if (!safeEntry(path)) throw new Error(`archive entry "${path}" would leave the UI folder: refused`);
+    out.set(path, data);
+  };
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
+    for (const [path, data] of Object.entries(unzipSync(bytes))) add(path, data);
+    return out;
+  }
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    const out = new Map<string, Uint8Array>();
-    for (const [path, file] of await new Bun.Archive(bytes).files()) {
-      if (safeEntry(path)) out.set(path, await file.bytes());
-    }
+    for (const [path, file] of await new Bun.Archive(bytes).files()) add(path, await file.bytes());
     return out;
   }
   throw new Error("unknown archive format (expected zip or tar.gz)");
 }
 
 function safeEntry(path: string): boolean {
-  if (path === "" || path.endsWith("/") || isAbsolute(path) || /^[A-Za-z]:/.test(path)) return false;
+  if (isAbsolute(path) || /^[A-Za-z]:/.test(path)) return false;
   return !path.split(/[\\/]/).includes("..");
-}
-
-/** Minimal zip reader (stored and deflated entries, no zip64): what UI archives use. */
-function unzip(bytes: Uint8Array): Map<string, Uint8Array> {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let eocd = -1;
-  for (let i = bytes.length - 22; i >= Math.max(0, bytes.length - 22 - 65535); i--) {
-    if (view.getUint32(i, true) === 0x06054b50) {
-      eocd = i;
-      break;
-    }
-  }
-  if (eocd < 0) throw new Error("zip: no end of central directory");
-  const count = view.getUint16(eocd + 10, true);
-  let p = view.getUint32(eocd + 16, true);
-  if (p === 0xffffffff) throw new Error("zip64 archives are not supported");
-  const decoder = new TextDecoder();
-  const out = new Map<string, Uint8Array>();
-  for (let n = 0; n < count; n++) {
-    if (view.getUint32(p, true) !== 0x02014b50) throw new Error("zip: bad central directory");
-    const method = view.getUint16(p + 10, true);
-    const size = view.getUint32(p + 20, true);
-    const nameLen = view.getUint16(p + 28, true);
-    const extraLen = view.getUint16(p + 30, true);
-    const commentLen = view.getUint16(p + 32, true);
-    const mode = view.getUint32(p + 38, true) >>> 16;
-    const local = view.getUint32(p + 42, true);
-    const name = decoder.decode(bytes.subarray(p + 46, p + 46 + nameLen));
-    p += 46 + nameLen + extraLen + commentLen;
-    const symlink = (mode & 0o170000) === 0o120000;
-    if (symlink || !safeEntry(name)) continue;
-    const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-    const data = bytes.subarray(start, start + size);
-    if (method === 0) out.set(name, data);
-    else if (method === 8) out.set(name, inflateRawSync(data));
-    else throw new Error(`zip: ${name}: compression method ${method} not supported`);
-  }
-  return out;
 }

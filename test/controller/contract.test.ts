@@ -288,11 +288,13 @@ describe("DNS, caches, storage, upgrade", () => {
 describe("/upgrade/ui and /ui", () => {
   test("downloads a tar.gz or zip from external-ui-url, unpacks a single top folder, serves it at /ui/ without the secret", async () => {
     const tgz = await new Bun.Archive({ "dist/index.html": "<h1>ui</h1>", "dist/js/app.js": "1;" }, { compress: "gzip" }).bytes();
-    const zip = storedZip({ "pkg/index.html": "<h1>zip</h1>", "pkg/js/app.js": "2;", "../evil.txt": "no" });
+    const zip = storedZip({ "pkg/index.html": "<h1>zip</h1>", "pkg/js/app.js": "2;" });
+    const evil = storedZip({ "pkg/index.html": "<h1>evil</h1>", "../evil.txt": "no" });
+    const files: Record<string, Uint8Array> = { "/ui.zip": zip, "/evil.zip": evil };
     const archives = Bun.serve({
       hostname: "127.0.0.1",
       port: 0,
-      fetch: (req) => new Response(new URL(req.url).pathname === "/ui.zip" ? zip : tgz),
+      fetch: (req) => new Response(files[new URL(req.url).pathname] ?? tgz),
     });
     const uiDir = join(ferry.home, "ui");
     mkdirSync(uiDir, { recursive: true });
@@ -311,12 +313,18 @@ describe("/upgrade/ui and /ui", () => {
       expect((await open("/ui/missing.js")).status).toBe(404);
       // An encoded "../" must not leave the UI directory.
       expect((await open("/ui/..%2Fcache.db")).status).toBe(404);
-      // The same with a zip; entries escaping the target are skipped.
+      // An archive with an entry escaping the target is refused whole; the UI in place stays.
+      await withUi.api("/configs", { method: "PUT", body: JSON.stringify({ payload: `external-ui-url: "http://127.0.0.1:${archives.port}/evil.zip"\n` }) });
+      const refused = await withUi.api("/upgrade/ui", { method: "POST" });
+      expect(refused.status).toBe(500);
+      expect(((await refused.json()) as { message: string }).message).toContain("../evil.txt");
+      expect(await (await open("/ui/")).text()).toBe("<h1>ui</h1>");
+      expect(existsSync(join(ferry.home, "evil.txt"))).toBe(false);
+      // The same with a clean zip.
       await withUi.api("/configs", { method: "PUT", body: JSON.stringify({ payload: `external-ui-url: "http://127.0.0.1:${archives.port}/ui.zip"\n` }) });
       expectSchema(S.Status, await jsonOf(await withUi.api("/upgrade/ui", { method: "POST" }), 200));
       expect(await (await open("/ui/")).text()).toBe("<h1>zip</h1>");
       expect(await (await open("/ui/js/app.js")).text()).toBe("2;");
-      expect(existsSync(join(ferry.home, "evil.txt"))).toBe(false);
     } finally {
       await withUi.stop();
       archives.stop(true);
