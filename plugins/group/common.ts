@@ -97,6 +97,28 @@ function failureCounter(o: GroupOptions, health: HealthCheck): (error: Error) =>
 }
 
 /** `url`; if empty, the first used provider's health-check URL, else mihomo's default (§8.1). */
+/**
+ * A group's remembered member — a select choice or a url-test/fallback pin — restored from and kept
+ * in `ctx.selections` (cache.db with `profile.store-selected`).
+ */
+export function rememberedChoice(o: GroupOptions, ctx: CreateContext, initial = "") {
+  let name = ctx.selections.get(o.name) ?? initial;
+  return {
+    get: () => name,
+    /** Remember `candidate` if it is a member now; false otherwise. */
+    select(candidate: string, members: Outbound[]): boolean {
+      if (!members.some((m) => m.name === candidate)) return false;
+      name = candidate;
+      ctx.selections.set(o.name, candidate);
+      return true;
+    },
+    clear(): void {
+      name = "";
+      ctx.selections.delete(o.name);
+    },
+  };
+}
+
 export function testUrl(o: GroupOptions): string {
   return o.url || o.sources.providerTestUrl || DEFAULT_TEST_URL;
 }

@@ -1,5 +1,5 @@
 import { API_VERSION, definePlugin, t } from "../../../src/sdk/index.ts";
-import { groupHealth, groupOptions, makeGroup, testUrl } from "../common.ts";
+import { groupHealth, groupOptions, makeGroup, rememberedChoice, testUrl } from "../common.ts";
 
 /**
  * `fallback`: the first member, in order, that is alive for the group's URL (never-tested members
@@ -14,32 +14,23 @@ export default definePlugin({
       options: t.Object(groupOptions),
       create(o, ctx) {
         const url = testUrl(o);
-        let pinned = ctx.selections.get(o.name) ?? "";
-        const unfix = () => {
-          pinned = "";
-          ctx.selections.delete(o.name);
-        };
+        const pin = rememberedChoice(o, ctx);
         return makeGroup(
           o,
           ctx,
           {
             type: "Fallback",
             pick(members) {
-              if (pinned) {
-                const pin = members.find((m) => m.name === pinned);
-                if (pin && ctx.health.alive(pin, url)) return pin;
-                if (pin) unfix();
+              if (pin.get()) {
+                const pinned = members.find((m) => m.name === pin.get());
+                if (pinned && ctx.health.alive(pinned, url)) return pinned;
+                if (pinned) pin.clear();
               }
               return members.find((m) => ctx.health.alive(m, url)) ?? members[0]!;
             },
-            select(name, members) {
-              if (!members.some((m) => m.name === name)) return false;
-              pinned = name;
-              ctx.selections.set(o.name, name);
-              return true;
-            },
-            fixed: () => pinned,
-            unfix,
+            select: pin.select,
+            fixed: pin.get,
+            unfix: pin.clear,
           },
           groupHealth(o, ctx, true),
         );

@@ -1,5 +1,5 @@
 import { API_VERSION, definePlugin, t } from "../../../src/sdk/index.ts";
-import { groupHealth, groupOptions, makeGroup } from "../common.ts";
+import { groupHealth, groupOptions, makeGroup, rememberedChoice } from "../common.ts";
 
 export { groupOptions } from "../common.ts";
 
@@ -15,19 +15,14 @@ export default definePlugin({
     host.registerGroup("select", {
       options: t.Object(groupOptions),
       create(o, ctx) {
-        let selected = ctx.selections.get(o.name) ?? o["default-selected"] ?? "";
+        const choice = rememberedChoice(o, ctx, o["default-selected"]);
         return makeGroup(
           o,
           ctx,
           {
             type: "Selector",
-            pick: (members) => members.find((m) => m.name === selected) ?? members[0]!,
-            select(name, members) {
-              if (!members.some((m) => m.name === name)) return false;
-              selected = name;
-              ctx.selections.set(o.name, name);
-              return true;
-            },
+            pick: (members) => members.find((m) => m.name === choice.get()) ?? members[0]!,
+            select: choice.select,
           },
           groupHealth(o, ctx, false),
         );

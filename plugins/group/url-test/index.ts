@@ -1,5 +1,5 @@
 import { API_VERSION, definePlugin, type Outbound, t } from "../../../src/sdk/index.ts";
-import { groupHealth, groupOptions, makeGroup, testUrl } from "../common.ts";
+import { groupHealth, groupOptions, makeGroup, rememberedChoice, testUrl } from "../common.ts";
 
 /** The choice is re-computed at most this often, unless a check round or the API changes things. */
 const RECOMPUTE_MS = 10_000;
@@ -24,7 +24,7 @@ export default definePlugin({
         const url = testUrl(o);
         const alive = (m: Outbound) => ctx.health.alive(m, url);
         const delay = (m: Outbound) => (alive(m) && ctx.health.delay(m, url)) || MAX_DELAY;
-        let pinned = ctx.selections.get(o.name) ?? "";
+        const pin = rememberedChoice(o, ctx);
         let fast: Outbound | undefined;
         let computedAt = Number.NEGATIVE_INFINITY;
         const invalidate = () => {
@@ -44,21 +44,15 @@ export default definePlugin({
           {
             type: "URLTest",
             pick(members) {
-              const pin = pinned ? members.find((m) => m.name === pinned) : undefined;
-              if (pin && alive(pin)) return pin;
+              const pinned = pin.get() ? members.find((m) => m.name === pin.get()) : undefined;
+              if (pinned && alive(pinned)) return pinned;
               if (fast && Date.now() - computedAt < RECOMPUTE_MS && members.includes(fast)) return fast;
               return recompute(members);
             },
-            select(name, members) {
-              if (!members.some((m) => m.name === name)) return false;
-              pinned = name;
-              ctx.selections.set(o.name, name);
-              return true;
-            },
-            fixed: () => pinned,
+            select: pin.select,
+            fixed: pin.get,
             unfix() {
-              pinned = "";
-              ctx.selections.delete(o.name);
+              pin.clear();
               invalidate();
             },
           },
