@@ -102,13 +102,7 @@ export class SocketStream implements Duplex {
     // end() before terminate(): measured, terminate() alone drops bytes Bun has accepted but not sent.
     if (!err) this.socket?.end();
     this.socket?.terminate();
-    if (this.peer) {
-      this.unpipe(err);
-      return;
-    }
-    const cb = this.onClose;
-    this.onClose = undefined;
-    cb?.(err);
+    this.notifyClosed(err);
   }
 
   pause(): void {
@@ -171,6 +165,11 @@ export class SocketStream implements Duplex {
     if (this.closed) return;
     this.closed = true;
     this.pending = undefined;
+    this.notifyClosed(err);
+  }
+
+  /** After either close path: end the pipe, or tell the owner once. */
+  private notifyClosed(err: Error | undefined): void {
     if (this.peer) {
       this.unpipe(err);
       return;
