@@ -10,6 +10,7 @@ import { parseRuleLine } from "../src/config/rules.ts";
 import { Registry } from "../src/core/registry.ts";
 import { Router } from "../src/core/router.ts";
 import { createMetadata, type Logger, type Metadata } from "../src/sdk/index.ts";
+import { rng } from "./lib/rng.ts";
 
 const SUFFIX_RULES = 100_000;
 const CIDR_RULES = 100_000;
@@ -19,18 +20,6 @@ const BATCH = 1_000;
 const QUERIES = 100_000;
 
 const quiet: Logger = { error() {}, warn() {}, info() {}, debug() {} };
-
-/** mulberry32: repeatable data without a dependency. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const next = rng(20250301);
 const int = (n: number) => Math.floor(next() * n);

@@ -2,6 +2,7 @@ import { rulePlugins } from "../../plugins/rule/index.ts";
 import { type ParsedRule, parseRuleLine } from "../../src/config/rules.ts";
 import { Registry } from "../../src/core/registry.ts";
 import { createMetadata, type Logger, type Metadata } from "../../src/sdk/index.ts";
+export { rng } from "../../scripts/lib/rng.ts";
 
 export const quiet: Logger = { error() {}, warn() {}, info() {}, debug() {} };
 
@@ -38,14 +39,3 @@ export function matches(line: string, init: Partial<Metadata>): boolean {
   return parse(line).rule.match(md(init));
 }
 
-/** Deterministic PRNG (mulberry32) so randomized tests and benchmarks are repeatable. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
