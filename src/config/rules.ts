@@ -1,6 +1,6 @@
 import { Value } from "@sinclair/typebox/value";
 import type { Entry, Registry } from "../core/registry.ts";
-import { type Rule, type RuleParseContext, UserError } from "../sdk/types.ts";
+import { type Rule, type RuleEnv, type RuleParseContext, UserError } from "../sdk/types.ts";
 
 /** One line of `rules` (or a `sub-rules` list), parsed; the target is checked by the caller. */
 export interface ParsedRule {
@@ -17,6 +17,18 @@ export interface ParsedRule {
 const PAYLOAD_TAKES_REST = new Set(["AND", "OR", "NOT", "SUB-RULE", "DOMAIN-REGEX", "PROCESS-NAME-REGEX", "PROCESS-PATH-REGEX"]);
 
 const KNOWN_PARAMS = new Set(["no-resolve", "src"]);
+
+/** For callers that load no providers or geodata (unit tests, plugin checks): both are refused. */
+export const NO_RULE_ENV: RuleEnv = {
+  ruleSet: () => undefined,
+  geo: {
+    countries: () => [],
+    asn: () => undefined,
+    site(code) {
+      throw new UserError(`geosite "${code}": no geodata is loaded here`);
+    },
+  },
+};
 
 /** Shared by the many rules without params. */
 const NO_PARAMS: readonly string[] = Object.freeze([]);
@@ -55,6 +67,7 @@ function build(
   params: readonly string[],
   registry: Registry,
   warn: (message: string) => void,
+  env: RuleEnv,
 ): Rule {
   const { definition } = entry;
   if (definition.payload && !Value.Check(definition.payload, payload)) {
@@ -62,8 +75,10 @@ function build(
     throw new UserError(`invalid payload "${payload}"${first ? `: ${first.message}` : ""}`);
   }
   const ctx: RuleParseContext = {
-    parseRule: (text) => parseInnerRule(text, registry, warn),
+    parseRule: (text) => parseInnerRule(text, registry, warn, env),
     warn,
+    ruleSet: (name) => env.ruleSet(name),
+    geo: env.geo,
   };
   try {
     // A copy: the plugin may keep or change its array; ParsedRule keeps the shared one.
@@ -80,7 +95,7 @@ function build(
  * and trimmed, TYPE upper-cased; for comma-payload types the last field is the target; MATCH has no
  * payload; params from the 4th field. Throws a UserError naming the line and the problem.
  */
-export function parseRuleLine(line: string, registry: Registry, warn: (message: string) => void): ParsedRule {
+export function parseRuleLine(line: string, registry: Registry, warn: (message: string) => void, env: RuleEnv = NO_RULE_ENV): ParsedRule {
   const fail = (err: unknown): never => {
     throw new UserError(`"${line}": ${err instanceof Error ? err.message : String(err)}`);
   };
@@ -113,7 +128,7 @@ export function parseRuleLine(line: string, registry: Registry, warn: (message: 
     }
   }
   try {
-    const rule = build(entry, payload, params, registry, lineWarn);
+    const rule = build(entry, payload, params, registry, lineWarn, env);
     return { rule, target, line, params, plugin: entry.plugin };
   } catch (err) {
     return fail(err);
@@ -125,7 +140,7 @@ export function parseRuleLine(line: string, registry: Registry, warn: (message: 
  * TYPE is neither trimmed nor upper-cased, and the payload and params are not trimmed; for
  * comma-payload types (nested logic, regexes) the whole rest is the payload.
  */
-export function parseInnerRule(text: string, registry: Registry, warn: (message: string) => void): Rule {
+export function parseInnerRule(text: string, registry: Registry, warn: (message: string) => void, env: RuleEnv = NO_RULE_ENV): Rule {
   const fail = (message: string): never => {
     throw new UserError(`sub-rule "${text}": ${message}`);
   };
@@ -159,7 +174,7 @@ export function parseInnerRule(text: string, registry: Registry, warn: (message:
   }
   checkParams(params, innerWarn);
   try {
-    return build(entry, payload, params, registry, innerWarn);
+    return build(entry, payload, params, registry, innerWarn, env);
   } catch (err) {
     return fail(err instanceof Error ? err.message : String(err));
   }

@@ -230,7 +230,41 @@ export interface Rule {
   readonly index?: RuleIndex;
 }
 
-export interface RuleParseContext {
+/**
+ * A `rule-providers` entry as rules and DNS see it. Its contents are loaded and refreshed by the
+ * core and swapped atomically, so a reference taken at parse time stays valid across updates.
+ */
+export interface RuleSetRef {
+  readonly name: string;
+  readonly behavior: "domain" | "ipcidr" | "classical";
+  /** True when matching may need the destination IP (ipcidr, or classical holding IP rules). */
+  readonly needsIp: boolean;
+  /** Match the current contents; `source` tests the source IP instead (`RULE-SET,name,X,src`). */
+  match(metadata: Metadata, source?: boolean): boolean;
+  /** Domain-only test for `fake-ip-filter`/`nameserver-policy`/sniffer lists (classical: its domain rules). */
+  matchDomain(host: string): boolean;
+}
+
+/** GeoIP / ASN / GeoSite data (config.md §2.3), read from HOME's data files on first use. */
+export interface GeoData {
+  /** Upper-case country codes of an address (country.mmdb / geoip.metadb); [] when unknown. */
+  countries(ip: string): readonly string[];
+  /** The autonomous system of an address (GeoLite2-ASN.mmdb); undefined when unknown. */
+  asn(ip: string): { number: number; organization: string } | undefined;
+  /**
+   * A matcher for a geosite code with optional `@attr` / `@!attr` (`cn`, `google@cn`). Throws a
+   * UserError naming the file and the code when the data is missing or the code is unknown.
+   */
+  site(code: string): (host: string) => boolean;
+}
+
+/** What rules may refer to besides other rules: providers and geodata. */
+export interface RuleEnv {
+  ruleSet(name: string): RuleSetRef | undefined;
+  geo: GeoData;
+}
+
+export interface RuleParseContext extends RuleEnv {
   /** Parse one nested rule (`TYPE,payload[,params]`) — for logic rules. */
   parseRule(line: string): Rule;
   warn(message: string): void;
