@@ -60,6 +60,22 @@ export class Cache {
     this.guard("write", () => this.db.query("INSERT OR REPLACE INTO cache (bucket, key, value) VALUES (?, ?, ?)").run(bucket, key, value));
   }
 
+  /** Every key and value of `bucket`. */
+  entries(bucket: string): [string, string][] {
+    if (this.empty) return [];
+    return (
+      this.guard("read", () =>
+        this.db.query<{ key: string; value: string }, [string]>("SELECT key, value FROM cache WHERE bucket = ?").all(bucket).map((r) => [r.key, r.value] as [string, string]),
+      ) ?? []
+    );
+  }
+
+  /** Drop every entry of `bucket`. */
+  clear(bucket: string): void {
+    if (this.empty) return;
+    this.guard("write", () => this.db.query("DELETE FROM cache WHERE bucket = ?").run(bucket));
+  }
+
   delete(bucket: string, key: string): void {
     if (this.empty) return;
     this.guard("write", () => this.db.query("DELETE FROM cache WHERE bucket = ? AND key = ?").run(bucket, key));

@@ -1,0 +1,138 @@
+import type { Socket, TCPSocketListener, udp } from "bun";
+import type { Logger } from "../sdk/types.ts";
+import type { DnsHandler } from "./handler.ts";
+import { decodeMessage, encodeMessage, TRUNCATED } from "./message.ts";
+
+/** Largest UDP answer for a client that did not advertise EDNS0 (RFC 1035). */
+const PLAIN_UDP_MAX = 512;
+/** A TCP client may send at most this much before a complete message (2-byte length + 64 KiB). */
+const TCP_BUFFER_MAX = 65_537;
+
+interface TcpState {
+  buffer: Uint8Array;
+}
+
+/**
+ * `dns.listen`: ferry's DNS server on UDP and TCP at one address. The handler is swapped on
+ * reload so the sockets (and clients' in-flight queries) survive a config change. A malformed
+ * query is dropped (UDP) or closes that connection (TCP); the server itself never fails on input.
+ */
+export class DnsServer {
+  private udpSocket: udp.Socket<"uint8array"> | undefined;
+  private tcp: TCPSocketListener<TcpState> | undefined;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private handler: DnsHandler,
+    private readonly log: Logger,
+  ) {}
+
+  setHandler(handler: DnsHandler): void {
+    this.handler = handler;
+  }
+
+  get addresses(): string[] {
+    const h = this.host.includes(":") ? `[${this.host}]` : this.host;
+    return [`${h}:${this.udpSocket?.port ?? this.port}`];
+  }
+
+  /** The UDP port bound (the TCP listener takes the same one). */
+  get boundPort(): number {
+    return this.udpSocket?.port ?? this.port;
+  }
+
+  async start(): Promise<void> {
+    const self = this;
+    this.udpSocket = await Bun.udpSocket({
+      hostname: this.host,
+      port: this.port,
+      binaryType: "uint8array",
+      socket: {
+        data(socket, data, port, address) {
+          self.answerUdp(data).then(
+            (reply) => {
+              if (reply) socket.send(reply, port, address);
+            },
+            (err) => self.log.debug(`dns: ${address}:${port}: ${err instanceof Error ? err.message : String(err)}`),
+          );
+        },
+      },
+    });
+    try {
+      this.tcp = Bun.listen<TcpState>({
+        hostname: this.host,
+        port: this.udpSocket.port,
+        socket: {
+          open(socket) {
+            socket.data = { buffer: new Uint8Array(0) };
+          },
+          data(socket, chunk) {
+            self.readTcp(socket, chunk);
+          },
+          error() {},
+        },
+      });
+    } catch (err) {
+      this.udpSocket.close();
+      this.udpSocket = undefined;
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.udpSocket?.close();
+    this.tcp?.stop(true);
+    this.udpSocket = undefined;
+    this.tcp = undefined;
+  }
+
+  private async answerUdp(data: Uint8Array): Promise<Uint8Array | undefined> {
+    const query = decodeMessage(data);
+    const opt = query.additionals?.find((a) => a.type === "OPT") as { udpPayloadSize?: number } | undefined;
+    const limit = opt ? Math.max(opt.udpPayloadSize ?? PLAIN_UDP_MAX, PLAIN_UDP_MAX) : PLAIN_UDP_MAX;
+    const answer = await this.handler.handle(query);
+    let wire = encodeMessage(answer);
+    if (wire.length > limit) {
+      // Too big for this client over UDP: say so (TC) so it retries over TCP.
+      wire = encodeMessage({ ...answer, flags: (answer.flags ?? 0) | TRUNCATED, answers: [], authorities: [], additionals: [] });
+    }
+    return wire;
+  }
+
+  private readTcp(socket: Socket<TcpState>, chunk: Uint8Array): void {
+    const state = socket.data;
+    let buf = state.buffer.length === 0 ? chunk : concat(state.buffer, chunk);
+    while (buf.length >= 2) {
+      const size = (buf[0]! << 8) | buf[1]!;
+      if (buf.length < size + 2) break;
+      const message = buf.slice(2, size + 2);
+      buf = buf.subarray(size + 2);
+      this.handler.handleWire(message).then(
+        (reply) => {
+          const framed = new Uint8Array(reply.length + 2);
+          framed[0] = reply.length >> 8;
+          framed[1] = reply.length & 0xff;
+          framed.set(reply, 2);
+          socket.write(framed);
+        },
+        (err) => {
+          this.log.debug(`dns tcp: ${err instanceof Error ? err.message : String(err)}`);
+          socket.end();
+        },
+      );
+    }
+    if (buf.length > TCP_BUFFER_MAX) {
+      socket.end();
+      return;
+    }
+    state.buffer = buf.length === 0 ? new Uint8Array(0) : buf.slice();
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
