@@ -1,5 +1,6 @@
 /** Every built-in plugin, listed so the compiler bundles them into the single binary. */
 import type { Plugin } from "../src/sdk/types.ts";
+import { resolverPlugins } from "./dns/index.ts";
 import fallbackGroup from "./group/fallback/index.ts";
 import loadBalanceGroup from "./group/load-balance/index.ts";
 import relayGroup from "./group/relay/index.ts";
@@ -36,4 +37,5 @@ export const builtinPlugins: Plugin[] = [
   relayGroup,
   ...rulePlugins,
   ...transportPlugins,
+  ...resolverPlugins,
 ];

@@ -32,6 +32,7 @@ import { join } from "node:path";
 import { makeCerts } from "./lib/certs.ts";
 import { freePort, freePorts, HOST, LaunchError, launch, type Running, stopAll } from "./lib/launch.ts";
 import { GiB, KiB, MiB, PAYLOAD_SHA256, parseSize, payloadBytes, payloadFile } from "./lib/payload.ts";
+import { dnsPeers } from "./peers/dns.ts";
 import { ssPeers } from "./peers/ss.ts";
 import { trojanPeers } from "./peers/trojan.ts";
 import { v2rayPeers } from "./peers/v2ray.ts";
@@ -57,6 +58,9 @@ const PROGRAMS = {
   "ss-local": "shadowsocks-libev",
   "obfs-server": "simple-obfs",
   "ss-v2ray-plugin": "shadowsocks-v2ray-plugin",
+  dnsmasq: "dnsmasq-base",
+  unbound: "unbound",
+  dig: "dnsutils",
 } as const;
 export type Program = keyof typeof PROGRAMS;
 
@@ -343,6 +347,7 @@ http {
   ...trojanPeers,
   ...v2rayPeers,
   ...ssPeers,
+  ...dnsPeers,
 };
 
 export type PeerName = keyof typeof PEERS;
