@@ -3,11 +3,11 @@ import { delimiter, isAbsolute, join, relative, resolve } from "node:path";
 
 /**
  * Where a provider keeps its copy: `path` against the home dir, or for http without one
- * `proxies/<md5 of url>` as mihomo names it (so a mihomo home dir is reused as is). With no home
- * dir ("") the path stays relative.
+ * `<dir>/<md5 of url>` as mihomo names it (`proxies`, `rules`: so a mihomo home dir is reused as
+ * is). With no home dir ("") the path stays relative.
  */
-export function providerFile(homeDir: string, type: string, path: string | undefined, url: string | undefined): string {
-  const file = path || (type === "http" && url ? join("proxies", createHash("md5").update(url).digest("hex")) : "");
+export function providerFile(homeDir: string, type: string, path: string | undefined, url: string | undefined, dir = "proxies"): string {
+  const file = path || (type === "http" && url ? join(dir, createHash("md5").update(url).digest("hex")) : "");
   return file && homeDir ? resolve(homeDir, file) : file;
 }
 

@@ -1,11 +1,11 @@
-import { type FSWatcher, existsSync, mkdirSync, readFileSync, renameSync, statSync, watch, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
 import type { ProviderSpec, ProxySpec } from "../config/build.ts";
 import type { Registry } from "../core/registry.ts";
-import type { HealthCheck, HealthService, Logger, Outbound, RegisteredTest } from "../sdk/types.ts";
+import type { HealthCheck, HealthService, Outbound, RegisteredTest } from "../sdk/types.ts";
 import { UserError } from "../sdk/types.ts";
 import { ContentProcessor, type ProviderContent, payloadEntries } from "./content.ts";
-import { type HttpDialer, httpGet } from "./http.ts";
+import { type FetchHost, Fetcher, message } from "./fetcher.ts";
+
+export { downloadSettings, type ProviderMemory } from "./fetcher.ts";
 
 /** Parsed `subscription-userinfo` (bytes, and Unix seconds for expire; 0 = none). */
 export interface SubscriptionInfo {
@@ -15,30 +15,13 @@ export interface SubscriptionInfo {
   expire: number;
 }
 
-/** What a provider remembers across restarts, in cache.db: ETags, subscription-userinfo, and the parsed form of the body on disk. */
-type MemoryBucket = "etag" | "subscriptioninfo" | "parsed";
-
-export interface ProviderMemory {
-  get(bucket: MemoryBucket, provider: string): string | undefined;
-  set(bucket: MemoryBucket, provider: string, value: string): void;
-}
-
-/** What the engine lends a provider. */
-export interface ProviderHost {
+/** What the engine lends a proxy provider. */
+export interface ProviderHost extends FetchHost {
   registry: Registry;
-  log: Logger;
   /** Create the outbound of one node (throws when the plugin refuses it). */
   createNode(spec: ProxySpec): Outbound;
-  /** Streams for downloads: through the named proxy/group, or direct when empty. */
-  dialer(proxy: string): HttpDialer;
-  userAgent: string;
-  etagSupport: boolean;
-  memory: ProviderMemory;
   health: HealthService;
 }
-
-/** Download timeout; tests shorten it. */
-export const downloadSettings = { timeoutMs: 30_000 };
 
 const DEFAULT_HEALTH_INTERVAL = 300;
 
@@ -51,8 +34,6 @@ export class ProxyProvider {
   nodes: Outbound[] = [];
   /** Each node's validated options (the controller reports some of them). */
   readonly specs = new WeakMap<Outbound, ProxySpec>();
-  /** Last successful load, download or (inline) refresh; undefined = never. */
-  updatedAt: Date | undefined;
   subscriptionInfo: SubscriptionInfo | undefined;
   /** Entries of the current content that were skipped, one line each. */
   skipped: string[] = [];
@@ -61,12 +42,7 @@ export class ProxyProvider {
   private readonly registered = new Map<string, HealthCheck>();
   private readonly checkedListeners: (() => void)[] = [];
   private readonly processor: ContentProcessor;
-  private hash = "";
-  private timer: ReturnType<typeof setInterval> | undefined;
-  private watcher: FSWatcher | undefined;
-  private pulling: Promise<void> | undefined;
-  private started = false;
-  private closed = false;
+  private readonly fetcher: Fetcher;
 
   constructor(
     readonly spec: ProviderSpec,
@@ -92,6 +68,22 @@ export class ProxyProvider {
     }
     const info = host.memory.get("subscriptioninfo", this.name);
     if (info) this.subscriptionInfo = parseUserinfo(info);
+    this.fetcher = new Fetcher(spec.options, spec.file, host, {
+      name: this.name,
+      memoryKey: this.name,
+      apply: (body, hash) => this.apply(this.parse(body, hash)),
+      headers: (headers) => {
+        const userinfo = headers.get("subscription-userinfo");
+        if (!userinfo) return;
+        this.subscriptionInfo = parseUserinfo(userinfo);
+        host.memory.set("subscriptioninfo", this.name, userinfo);
+      },
+    });
+  }
+
+  /** Last successful load, download or (inline) refresh; undefined = never. */
+  get updatedAt(): Date | undefined {
+    return this.fetcher.updatedAt;
   }
 
   get testUrl(): string {
@@ -153,49 +145,18 @@ export class ProxyProvider {
    * engine start, synchronously, so groups have their nodes before the first connection.
    */
   loadLocal(): void {
-    const { options, file } = this.spec;
-    if (options.type === "inline") {
-      this.apply(this.processor.processEntries(options.payload ?? []), "");
-      this.updatedAt = new Date();
-      return;
-    }
-    if (!existsSync(file)) return;
-    try {
-      const body = readFileSync(file);
-      const hash = Bun.hash(body).toString(36);
-      this.apply(this.parse(body, hash), hash);
-      this.updatedAt = statSync(file).mtime;
-    } catch (err) {
-      this.host.log.error(`[Provider] ${this.name}: ${file}: ${message(err)}`);
-    }
+    const { options } = this.spec;
+    if (options.type === "inline") this.apply(this.processor.processEntries(options.payload ?? []));
+    this.fetcher.loadLocal();
   }
 
-  /**
-   * Background work: an http provider refreshes now when its copy is missing or older than
-   * `interval`, then every `interval`; a file provider reloads when its file changes.
-   */
+  /** Downloads and file watching (see Fetcher.start). */
   start(): void {
-    if (this.started || this.closed) return;
-    this.started = true;
-    const { options, file } = this.spec;
-    if (options.type === "http") {
-      const interval = (options.interval ?? 0) * 1000;
-      const age = this.updatedAt ? Date.now() - this.updatedAt.getTime() : Number.POSITIVE_INFINITY;
-      if (!this.updatedAt || (interval > 0 && age >= interval)) void this.refresh().catch(() => undefined);
-      if (interval > 0) this.timer = setInterval(() => void this.refresh().catch(() => undefined), interval);
-    } else if (options.type === "file" && existsSync(file)) {
-      try {
-        this.watcher = watch(file, () => void this.refresh().catch(() => undefined));
-      } catch (err) {
-        this.host.log.warn(`[Provider] ${this.name}: cannot watch ${file}: ${message(err)}`);
-      }
-    }
+    this.fetcher.start();
   }
 
   close(): void {
-    this.closed = true;
-    if (this.timer) clearInterval(this.timer);
-    this.watcher?.close();
+    this.fetcher.close();
     for (const c of this.checks) c.stop();
     this.closeNodes(this.nodes);
   }
@@ -212,32 +173,9 @@ export class ProxyProvider {
   /**
    * `PUT /providers/proxies/{name}` and the timers: http downloads, file re-reads, inline only
    * bumps `updatedAt`. Throws (after logging) when the update fails; the current nodes stay.
-   * A refresh already running is joined.
    */
   refresh(): Promise<void> {
-    this.pulling ??= this.pull().finally(() => {
-      this.pulling = undefined;
-    });
-    return this.pulling;
-  }
-
-  private async pull(): Promise<void> {
-    const { options, file } = this.spec;
-    try {
-      if (options.type === "inline") {
-        this.updatedAt = new Date();
-      } else if (options.type === "file") {
-        const body = readFileSync(file);
-        const hash = Bun.hash(body).toString(36);
-        if (hash !== this.hash) this.apply(this.parse(body, hash), hash);
-        this.updatedAt = new Date();
-      } else {
-        await this.download();
-      }
-    } catch (err) {
-      if (!this.closed) this.host.log.warn(`[Provider] ${this.name} pull error: ${message(err)}`);
-      throw err;
-    }
+    return this.fetcher.refresh();
   }
 
   /**
@@ -261,53 +199,8 @@ export class ProxyProvider {
     return this.processor.processEntries(entries, [...warnings]);
   }
 
-  private async download(): Promise<void> {
-    const { options, file } = this.spec;
-    const headers: Record<string, string[]> = { ...(options.header ?? {}) };
-    if (!Object.keys(headers).some((h) => h.toLowerCase() === "user-agent")) headers["User-Agent"] = [this.host.userAgent];
-    const etag = this.host.etagSupport ? this.storedEtag() : undefined;
-    if (etag) headers["If-None-Match"] = [etag];
-    const res = await httpGet(this.host.dialer(options.proxy ?? ""), {
-      url: options.url ?? "",
-      headers,
-      sizeLimit: options["size-limit"] ?? 0,
-      timeoutMs: downloadSettings.timeoutMs,
-    });
-    if (this.closed) return;
-    const userinfo = res.headers.get("subscription-userinfo");
-    if (userinfo) {
-      this.subscriptionInfo = parseUserinfo(userinfo);
-      this.host.memory.set("subscriptioninfo", this.name, userinfo);
-    }
-    if (res.status === 304) {
-      this.updatedAt = new Date();
-      return;
-    }
-    if (res.status < 200 || res.status >= 300) throw new UserError(`HTTP ${res.status}`);
-    const hash = Bun.hash(res.body).toString(36);
-    if (hash !== this.hash) {
-      this.apply(this.parse(res.body, hash), hash);
-      writeAtomically(file, res.body);
-    }
-    const newEtag = res.headers.get("etag");
-    if (newEtag && this.host.etagSupport) this.host.memory.set("etag", this.name, JSON.stringify({ etag: newEtag, hash }));
-    this.updatedAt = new Date();
-  }
-
-  /** The stored ETag, only while the copy on disk is the body it was sent with. */
-  private storedEtag(): string | undefined {
-    const stored = this.host.memory.get("etag", this.name);
-    if (!stored || !this.hash) return undefined;
-    try {
-      const { etag, hash } = JSON.parse(stored) as { etag?: string; hash?: string };
-      return hash === this.hash ? etag : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
   /** Replace the nodes with new content; content without any usable node is an error (the old nodes stay). */
-  private apply(content: ProviderContent, hash: string): void {
+  private apply(content: ProviderContent): void {
     for (const w of content.warnings) this.host.log.warn(`[Provider] ${this.name}: ${w}`);
     const nodes: Outbound[] = [];
     const specs: [Outbound, ProxySpec][] = [];
@@ -325,20 +218,11 @@ export class ProxyProvider {
     const replaced = this.nodes;
     this.nodes = nodes;
     this.skipped = content.warnings;
-    this.hash = hash;
     // Groups re-read their members on the version bump, so the replaced nodes are no longer picked.
     this.version++;
     this.closeNodes(replaced);
     this.host.log.info(`[Provider] ${this.name}: ${nodes.length} proxies loaded${content.warnings.length > 0 ? `, ${content.warnings.length} skipped` : ""}`);
   }
-}
-
-/** Write temp + rename, so a crash never leaves half a subscription on disk. */
-function writeAtomically(file: string, data: Uint8Array): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const temp = `${file}.tmp-${process.pid}`;
-  writeFileSync(temp, data);
-  renameSync(temp, file);
 }
 
 /** `upload=1; download=2; total=3; expire=4` (any order, missing keys 0). */
@@ -350,8 +234,4 @@ export function parseUserinfo(text: string): SubscriptionInfo {
     if (k && k in info && Number.isFinite(n)) info[k as keyof SubscriptionInfo] = n;
   }
   return info;
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -10,15 +10,22 @@ export const ProviderHealthCheckSchema = t.Object({
   "expected-status": t.Optional(t.String()),
 });
 
+/** The keys both provider kinds share: where the content comes from and how it is fetched. */
+function fetchKeys() {
+  return {
+    type: t.Union([t.Literal("http"), t.Literal("file"), t.Literal("inline")]),
+    url: t.Optional(t.String()),
+    path: t.Optional(t.String()),
+    interval: t.Optional(t.Integer({ minimum: 0 })),
+    proxy: t.Optional(t.String()),
+    header: t.Optional(t.Record(t.String(), t.Array(t.String()))),
+    "size-limit": t.Optional(t.Integer({ minimum: 0 })),
+  };
+}
+
 /** One `proxy-providers` entry. `override` holds any proxy field, so it is a free map checked by hand. */
 export const ProxyProviderSchema = t.Object({
-  type: t.Union([t.Literal("http"), t.Literal("file"), t.Literal("inline")]),
-  url: t.Optional(t.String()),
-  path: t.Optional(t.String()),
-  interval: t.Optional(t.Integer({ minimum: 0 })),
-  proxy: t.Optional(t.String()),
-  header: t.Optional(t.Record(t.String(), t.Array(t.String()))),
-  "size-limit": t.Optional(t.Integer({ minimum: 0 })),
+  ...fetchKeys(),
   "health-check": t.Optional(ProviderHealthCheckSchema),
   filter: t.Optional(t.String()),
   "exclude-filter": t.Optional(t.String()),
@@ -29,3 +36,13 @@ export const ProxyProviderSchema = t.Object({
 });
 
 export type ProxyProviderOptions = Static<typeof ProxyProviderSchema>;
+
+/** One `rule-providers` entry (config.md §10). `format: ""` is yaml, as in mihomo. */
+export const RuleProviderSchema = t.Object({
+  behavior: t.Union([t.Literal("domain"), t.Literal("ipcidr"), t.Literal("classical")]),
+  format: t.Optional(t.Union([t.Literal(""), t.Literal("yaml"), t.Literal("text"), t.Literal("mrs")])),
+  ...fetchKeys(),
+  payload: t.Optional(t.Array(t.String())),
+});
+
+export type RuleProviderOptions = Static<typeof RuleProviderSchema>;

@@ -1,17 +1,19 @@
 import { Elysia } from "elysia";
 import { parseExpected } from "../../core/health.ts";
 import type { ProxyProvider } from "../../providers/provider.ts";
+import type { RuleProvider } from "../../providers/rule-provider.ts";
 import type { Outbound } from "../../sdk/types.ts";
 import type { RouteContext } from "../context.ts";
 import { providerHealthCheck, proxyDelay } from "../delay.ts";
 import { ERR, fail, json, noContent, segment } from "../http.ts";
+import { rfc3339, ZERO_TIME } from "../time.ts";
 import { ProxyWriter } from "../wire.ts";
 
 /**
  * `/providers/proxies` and `/providers/rules` (§7.27–§7.34). Proxy providers are the
  * `proxy-providers` entries plus mihomo's Compatible ones (one per group with a `proxies:` list, and
- * `default`); a `proxy-providers` entry wins a name clash. There are no rule providers yet, so that
- * list is `{}`.
+ * `default`); a `proxy-providers` entry wins a name clash. Rule providers are the `rule-providers`
+ * entries.
  */
 export function providerRoutes(ctx: RouteContext) {
   const writer = () => new ProxyWriter(ctx.host.engine(), ctx.states);
@@ -75,6 +77,41 @@ export function providerRoutes(ctx: RouteContext) {
       const found = node(request);
       return found ? proxyDelay(ctx, found.o, request) : ERR.notFound();
     })
-    .get("/providers/rules", () => json({ providers: {} }))
-    .put("/providers/rules/:name", () => ERR.notFound(), { parse: "none" });
+    .get("/providers/rules", () => {
+      const providers: Record<string, unknown> = {};
+      for (const [name, p] of ctx.host.engine().ruleProviders) providers[name] = ruleProviderJson(p);
+      return json({ providers });
+    })
+    .put(
+      "/providers/rules/:name",
+      async ({ request }) => {
+        const found = ctx.host.engine().ruleProviders.get(segment(request, 2));
+        if (!found) return ERR.notFound();
+        try {
+          await found.refresh();
+          return noContent();
+        } catch (err) {
+          return fail(503, err instanceof Error ? err.message : String(err));
+        }
+      },
+      { parse: "none" },
+    );
+}
+
+const BEHAVIORS = { domain: "Domain", ipcidr: "IPCIDR", classical: "Classical" } as const;
+const FORMATS = { yaml: "YamlRule", text: "TextRule", mrs: "MrsRule" } as const;
+
+/** controller-api.md §7.33: inline providers have no format and show their payload. */
+function ruleProviderJson(p: RuleProvider) {
+  const inline = p.vehicleType === "Inline";
+  return {
+    behavior: BEHAVIORS[p.set.behavior],
+    format: inline ? "" : FORMATS[p.set.format],
+    name: p.name,
+    ruleCount: p.set.count,
+    type: "Rule",
+    vehicleType: p.vehicleType,
+    updatedAt: p.updatedAt ? rfc3339(p.updatedAt) : ZERO_TIME,
+    ...(inline ? { payload: p.spec.options.payload ?? [] } : {}),
+  };
 }
