@@ -21,7 +21,15 @@ const TUN_STACKS = ["gvisor", "system", "mixed"];
 
 /** `/configs`, and the GEO update endpoints that mihomo serves from the same handler (§7.6–§7.9). */
 export function configRoutes(ctx: RouteContext) {
-  const geoUnsupported = () => fail(500, "GEO databases are not supported by this version of ferry");
+  // Both paths run mihomo's one handler; a body is ignored. It blocks until the downloads are done.
+  const updateGeo = async () => {
+    try {
+      await ctx.host.updateGeo();
+    } catch (err) {
+      return fail(500, err instanceof Error ? err.message : String(err));
+    }
+    return noContent();
+  };
   return new Elysia()
     .get("/configs", () => json(configsJson(ctx.host.engine(), ctx.version)))
     .put(
@@ -68,8 +76,8 @@ export function configRoutes(ctx: RouteContext) {
       },
       { parse: "none" },
     )
-    .post("/configs/geo", geoUnsupported, { parse: "none" })
-    .post("/upgrade/geo", geoUnsupported, { parse: "none" });
+    .post("/configs/geo", updateGeo, { parse: "none" })
+    .post("/upgrade/geo", updateGeo, { parse: "none" });
 }
 
 /**
@@ -109,7 +117,7 @@ export function validatePatch(body: Record<string, unknown>): ConfigPatch | unde
     if (key === "tun" && v.stack !== undefined && (typeof v.stack !== "string" || !TUN_STACKS.includes(v.stack.toLowerCase()))) return undefined;
     if (v.enable === true) log.warn(`[controller] ${key} is not available in this version of ferry; left off`);
   }
-  if (body.sniffing === true) log.warn("[controller] the sniffer is not available in this version of ferry; left off");
+  if (typeof body.sniffing === "boolean") patch.sniffing = body.sniffing;
   for (const key of ["ss-config", "vmess-config"] as const) {
     if (body[key]) log.warn(`[controller] ${key} is not available in this version of ferry; ignored`);
   }
