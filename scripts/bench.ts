@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- start|rss|relay|conn|rules ...]`: ferry beside the direct path and the Debian
+ * `npm run bench [-- start|rss|relay|conn|rules|geo|dns ...]`: ferry beside the direct path and the Debian
  * peers, in ONE run, on loopback only. This machine kind is noisy (shared 2 vCPUs), so every
  * comparison is interleaved round-robin within the run, figures are medians, ratios are to the
  * baseline of the same run, and CPU seconds per unit of work (from /proc/PID/stat, whole process
@@ -26,7 +26,7 @@ const ROOT = resolve(import.meta.dir, "..");
 const LIB = join(ROOT, "scripts/lib");
 const BUN = process.execPath;
 
-const SECTIONS = ["start", "rss", "relay", "conn", "rules"] as const;
+const SECTIONS = ["start", "rss", "relay", "conn", "rules", "geo", "dns"] as const;
 type Section = (typeof SECTIONS)[number];
 
 function posInt(v: string | undefined, dflt: number): number {
@@ -667,9 +667,10 @@ wrk: -t2 -c${CLIENTS}, GET of the origin's 1k file. loadgen: scripts/lib/socks-c
 
 // ----------------------------------------------------------------------------- rules
 
-async function sectionRules(): Promise<{ text: string; data: Record<string, unknown> }> {
-  const file = join(ROOT, "scripts/bench-rules.ts");
-  if (!existsSync(file)) throw new SkipError("scripts/bench-rules.ts does not exist yet");
+/** Run one of the standalone bench scripts, which end with one JSON line, and tabulate that line. */
+async function scriptSection(script: string, title: string): Promise<{ text: string; data: Record<string, unknown> }> {
+  const file = join(ROOT, "scripts", script);
+  if (!existsSync(file)) throw new SkipError(`scripts/${script} does not exist yet`);
   const sub = Bun.spawn([BUN, "--no-install", file], { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: 2, timeout: 600_000 });
   const [out, code] = await Promise.all([sub.stdout.text(), sub.exited]);
   const line = out.trim().split("\n").pop() ?? "";
@@ -677,16 +678,20 @@ async function sectionRules(): Promise<{ text: string; data: Record<string, unkn
   try {
     data = JSON.parse(line) as Record<string, unknown>;
   } catch {
-    throw new Error(`bench-rules.ts (exit ${code}) did not end with a JSON line: ${line.slice(0, 200)}`);
+    throw new Error(`${script} (exit ${code}) did not end with a JSON line: ${line.slice(0, 200)}`);
   }
-  const text = `### Rule evaluation (scripts/bench-rules.ts)
+  const text = `### ${title} (scripts/${script})
 
 ${table(
   Object.keys(data),
-  [Object.values(data).map((v) => (typeof v === "number" ? fmt(v, Number.isInteger(v) ? 0 : 1) : String(v)))],
+  [Object.values(data).map((v) => (typeof v === "number" ? fmt(v, Number.isInteger(v) ? 0 : 2) : String(v)))],
 )}`;
   return { text, data };
 }
+
+const sectionRules = () => scriptSection("bench-rules.ts", "Rule evaluation");
+const sectionGeo = () => scriptSection("bench-geo.ts", "GeoIP and GeoSite");
+const sectionDns = () => scriptSection("bench-dns.ts", "DNS listener beside dnsmasq, 64 clients");
 
 class SkipError extends Error {}
 
@@ -732,6 +737,10 @@ function targets(r: Results): Target[] {
   if (r.rules) {
     const ns = Number(r.rules.nsPerMatch);
     t("rule evaluation", ns, "ns", "<= 5 us (5,000 ns)", (v) => v <= 5000);
+    if (r.rules.ruleSetDomainMatchesPerSec !== undefined) {
+      t("rule-set domain matches, one core", Number(r.rules.ruleSetDomainMatchesPerSec), "/s", ">= 2,000,000/s", (v) => v >= 2_000_000);
+      t("rule-set RSS per domain entry", Number(r.rules.ruleSetDomainBytesPerEntry), "B", "<= 60 B", (v) => v <= 60, 1);
+    }
   }
   if (r.start) t("first connection after start", r.start.medianMs, "ms", "<= 100 ms", (v) => v <= 100, 1);
   return out;
@@ -745,6 +754,8 @@ interface Results {
   relay?: RelayRow[];
   conn?: ConnRow[];
   rules?: Record<string, unknown>;
+  geo?: Record<string, unknown>;
+  dns?: Record<string, unknown>;
 }
 
 function dpkgVersion(pkg: string): string {
@@ -822,6 +833,8 @@ async function main(): Promise<number> {
     }
   }
   await run("rules", sectionRules, (d) => (results.rules = d));
+  await run("geo", sectionGeo, (d) => (results.geo = d));
+  await run("dns", sectionDns, (d) => (results.dns = d));
   await stopAll();
 
   const tg = targets(results);

@@ -4,13 +4,18 @@ import ipaddr from "ipaddr.js";
 import type { Entry, Registry } from "../core/registry.ts";
 import { Hosts } from "../dns/hosts.ts";
 import { ipVersionOf } from "../dns/resolver.ts";
+import { geoKeyProblems, openGeoData } from "../geo/geodata.ts";
 import { applyFilter, compileFilter, compileRegex } from "../providers/filter.ts";
 import { providerFile, unsafePath } from "../providers/paths.ts";
 import { type ProxyProviderOptions, ProxyProviderSchema } from "../providers/schema.ts";
-import { type OptionProblem, UserError } from "../sdk/types.ts";
+import { type OptionProblem, type RuleEnv, UserError } from "../sdk/types.ts";
 import { decode } from "./decode.ts";
 import { type ConfigIssue, keyPath } from "./issues.ts";
-import { type ParsedRule, parseRuleLine } from "./rules.ts";
+import type { SnifferOptions } from "../sniff/sniffer.ts";
+import { buildDns, type DnsConfig } from "./dns.ts";
+import { buildRuleProviders, type RuleProviderSpec } from "./rule-providers.ts";
+import { NO_RULE_ENV, type ParsedRule, parseRuleLine } from "./rules.ts";
+import { buildSniffer } from "./sniffer.ts";
 import { ConfigSchema, GroupCommonSchema, INACTIVE_SECTIONS, ListenerCommonSchema, ProxyCommonSchema } from "./schema.ts";
 import { suggest } from "./suggest.ts";
 import { parseYaml, type Position } from "./yaml.ts";
@@ -72,10 +77,16 @@ export interface BuiltConfig {
   proxies: ProxySpec[];
   groups: GroupSpec[];
   providers: ProviderSpec[];
+  ruleProviders: RuleProviderSpec[];
   rules: ParsedRule[];
   subRules: Map<string, ParsedRule[]>;
   listeners: ListenerSpec[];
   hosts: Hosts;
+  dns: DnsConfig;
+  /** `sniffer`, undefined unless enabled. */
+  sniffer: SnifferOptions | undefined;
+  /** Rule providers and geodata as rules saw them. */
+  env: RuleEnv;
   lanAllowed: string[];
   lanDisallowed: string[];
   skipAuthPrefixes: string[];
@@ -107,6 +118,9 @@ export function buildConfig(text: string, registry: Registry, options: BuildOpti
 }
 
 class Builder {
+  /** What rules (and dns/sniffer lists) may refer to: rule providers and geodata. */
+  private readonly env: RuleEnv = { ...NO_RULE_ENV };
+
   constructor(
     private readonly registry: Registry,
     private readonly positions: Map<string, Position>,
@@ -136,19 +150,33 @@ class Builder {
 
   build(input: Record<string, unknown>): BuiltConfig {
     const raw = this.sections(input);
+    // Geo files open when a rule first needs them; without a home dir there are none to open.
+    if (this.options.homeDir !== undefined) this.env.geo = openGeoData(this.options.homeDir, raw);
+    for (const p of geoKeyProblems(raw)) this.warn(p.path, p.message, "geo.config");
     const names = new Set<string>(Object.keys(BUILTIN_OUTBOUNDS));
     const proxies = this.proxies(raw, names);
     const providers = this.providers(raw);
+    const ruleProviders = buildRuleProviders(raw["rule-providers"], {
+      registry: this.registry,
+      env: this.env,
+      homeDir: this.options.homeDir,
+      decode: (schema, value, path) => this.decode(schema, value, path, true),
+      error: (path, message, code) => this.error(path, message, code),
+      warn: (path, message, code) => this.warn(path, message, code),
+    });
     const groups = this.groups(raw, names, proxies, providers);
     const outboundNames = new Set([...names, "GLOBAL"]);
     this.checkGroupMembers(groups, outboundNames);
     this.checkDialerProxies(proxies, outboundNames);
-    const subRules = new Map<string, ParsedRule[]>();
-    for (const [name, lines] of Object.entries(raw["sub-rules"] ?? {})) {
+    // Every list exists before any is parsed: a SUB-RULE line keeps the list it names.
+    const rawSubRules = Object.entries(raw["sub-rules"] ?? {});
+    const subRules = new Map<string, ParsedRule[]>(rawSubRules.map(([name]) => [name, []]));
+    for (const [name, lines] of rawSubRules) {
       if (!name) this.error("sub-rules", "a sub-rule list needs a name");
-      subRules.set(name, this.rules(lines, `sub-rules["${name}"]`, outboundNames));
+      this.rules(lines, keyPath("sub-rules", name), outboundNames, subRules, subRules.get(name));
     }
-    const rules = this.rules(raw.rules ?? [], "rules", outboundNames);
+    this.checkSubRuleCycles(subRules);
+    const rules = this.rules(raw.rules ?? [], "rules", outboundNames, subRules);
     let hosts = new Hosts();
     try {
       hosts = new Hosts(raw.hosts ?? {});
@@ -160,9 +188,22 @@ class Builder {
     const skipAuthPrefixes = this.cidrs(raw["skip-auth-prefixes"] ?? [], "skip-auth-prefixes");
     const listeners = this.listeners(raw, outboundNames, subRules);
     this.tunnels(raw, listeners, outboundNames);
+    const dns = buildDns(raw, {
+      registry: this.registry,
+      env: this.env,
+      outboundNames,
+      error: (path, message) => this.error(path, message, "dns.invalid"),
+      warn: (path, message) => this.warn(path, message, "dns.warning"),
+    });
+    const sniffer = buildSniffer(raw, {
+      env: this.env,
+      decode: (schema, value, path) => this.decode(schema, value, path, false),
+      error: (path, message) => this.error(path, message, "sniffer.invalid"),
+      warn: (path, message) => this.warn(path, message, "sniffer.warning"),
+    });
     for (const section of INACTIVE_SECTIONS) {
       const v = raw[section as keyof RawConfig];
-      const active = section === "dns" || section === "tun" || section === "sniffer" ? (v as { enable?: boolean })?.enable : v;
+      const active = section === "tun" ? (v as { enable?: boolean })?.enable : v;
       if (active && (!Array.isArray(v) || v.length > 0) && !(typeof v === "number" && v === 0)) {
         this.warn(section, `"${section}" is parsed and validated, but not active in this version of ferry`, "config.inactive");
       }
@@ -181,10 +222,14 @@ class Builder {
       proxies,
       groups,
       providers,
+      ruleProviders: [...ruleProviders.values()],
       rules,
       subRules,
       listeners,
       hosts,
+      dns,
+      sniffer,
+      env: this.env,
       lanAllowed,
       lanDisallowed,
       skipAuthPrefixes,
@@ -455,14 +500,14 @@ class Builder {
     }
   }
 
-  private rules(lines: string[], base: string, targets: Set<string>): ParsedRule[] {
-    const out: ParsedRule[] = [];
+  private rules(lines: string[], base: string, targets: Set<string>, subRules: Map<string, ParsedRule[]>, out: ParsedRule[] = []): ParsedRule[] {
     let matchAt = -1;
     lines.forEach((line, i) => {
       const path = `${base}[${i}]`;
       try {
-        const parsed = parseRuleLine(line, this.registry, (message) => this.warn(path, message, "rule.warning"));
-        if (!targets.has(parsed.target)) {
+        const parsed = parseRuleLine(line, this.registry, (message) => this.warn(path, message, "rule.warning"), this.env, subRules);
+        // A SUB-RULE's target is a sub-rules list, which the parser checked.
+        if (!parsed.sub && !targets.has(parsed.target)) {
           this.error(path, `proxy "${parsed.target}" not found`, "rule.target-not-found");
           return;
         }
@@ -479,6 +524,27 @@ class Builder {
       this.warn(base, "no MATCH rule: connections no rule matches go DIRECT", "rule.no-match");
     }
     return out;
+  }
+
+  /** A SUB-RULE must not lead back to a list being evaluated (config.md §12): an error naming the chain. */
+  private checkSubRuleCycles(subRules: Map<string, ParsedRule[]>): void {
+    const state = new Map<string, "visiting" | "done">();
+    const visit = (name: string, stack: string[]): void => {
+      if (state.get(name) === "done") return;
+      state.set(name, "visiting");
+      const path = [...stack, name];
+      for (const p of subRules.get(name) ?? []) {
+        if (!p.sub) continue;
+        if (state.get(p.target) === "visiting") {
+          const chain = [...path.slice(path.indexOf(p.target)), p.target];
+          this.error(keyPath("sub-rules", name), `sub-rules form a cycle: ${chain.join(" -> ")} (at "${p.line}")`, "rule.sub-rule-cycle");
+        } else {
+          visit(p.target, path);
+        }
+      }
+      state.set(name, "done");
+    };
+    for (const name of subRules.keys()) visit(name, []);
   }
 
   private cidrs(list: string[], path: string): string[] {

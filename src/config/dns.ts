@@ -2,7 +2,7 @@ import { isIP } from "node:net";
 import type { Registry } from "../core/registry.ts";
 import { DomainTrie } from "../dns/domain-trie.ts";
 import { type NameserverSpec, parseNameserver } from "../dns/nameserver.ts";
-import { type IpPrefix, parseIp, parsePrefix, prefixContains } from "../sdk/ip.ts";
+import { type IpPrefix, isLanAddress, parseIp, parsePrefix, prefixContains } from "../sdk/ip.ts";
 import type { RuleEnv, RuleSetRef } from "../sdk/types.ts";
 import type { RawConfig } from "./build.ts";
 
@@ -166,15 +166,9 @@ export function fallbackIpRejected(config: DnsConfig, env: RuleEnv): (ip: string
     const family = parseIp(ip, words);
     if (family === 0) return false;
     if (ipcidr.some((p) => prefixContains(p, family, words))) return true;
-    if (!geoip || isLan(family, words)) return false;
+    if (!geoip || isLanAddress(ip)) return false;
     return !env.geo.countries(ip).includes(geoipCode);
   };
-}
-
-const LAN_PREFIXES = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7", "fe80::/10"].map(parsePrefix);
-
-function isLan(family: number, words: Uint32Array): boolean {
-  return LAN_PREFIXES.some((p) => prefixContains(p, family, words));
 }
 
 function nameservers(list: string[], path: string, c: DnsBuildContext): NameserverSpec[] {

@@ -11,6 +11,11 @@ export interface ParsedRule {
   params: readonly string[];
   /** Name of the plugin that registered the rule type. */
   plugin: string;
+  /**
+   * SUB-RULE lines: the `sub-rules` list their target names, evaluated by the router when the
+   * condition (`rule`) matches (config.md §12).
+   */
+  sub?: readonly ParsedRule[];
 }
 
 /** Types whose payload may contain commas: the last field is the target (config.md §11.1). */
@@ -24,11 +29,19 @@ export const NO_RULE_ENV: RuleEnv = {
   geo: {
     countries: () => [],
     asn: () => undefined,
+    geoip(code) {
+      throw new UserError(`geoip "${code}": no geodata is loaded here`);
+    },
+    ipAsn(asn) {
+      throw new UserError(`ASN "${asn}": no geodata is loaded here`);
+    },
     site(code) {
       throw new UserError(`geosite "${code}": no geodata is loaded here`);
     },
   },
 };
+
+const NO_SUB_RULES: ReadonlyMap<string, readonly ParsedRule[]> = new Map();
 
 /** Shared by the many rules without params. */
 const NO_PARAMS: readonly string[] = Object.freeze([]);
@@ -93,9 +106,16 @@ function build(
 /**
  * Parse `TYPE,PAYLOAD,TARGET[,params…]` with mihomo's quirks (config.md §11.1): fields split on `,`
  * and trimmed, TYPE upper-cased; for comma-payload types the last field is the target; MATCH has no
- * payload; params from the 4th field. Throws a UserError naming the line and the problem.
+ * payload; params from the 4th field. A SUB-RULE's target names one of `subRules` (the lists may
+ * still be filling: the line keeps a reference). Throws a UserError naming the line and the problem.
  */
-export function parseRuleLine(line: string, registry: Registry, warn: (message: string) => void, env: RuleEnv = NO_RULE_ENV): ParsedRule {
+export function parseRuleLine(
+  line: string,
+  registry: Registry,
+  warn: (message: string) => void,
+  env: RuleEnv = NO_RULE_ENV,
+  subRules: ReadonlyMap<string, readonly ParsedRule[]> = NO_SUB_RULES,
+): ParsedRule {
   const fail = (err: unknown): never => {
     throw new UserError(`"${line}": ${err instanceof Error ? err.message : String(err)}`);
   };
@@ -127,9 +147,11 @@ export function parseRuleLine(line: string, registry: Registry, warn: (message: 
       }
     }
   }
+  const sub = type === "SUB-RULE" ? subRules.get(target) : undefined;
+  if (type === "SUB-RULE" && !sub) fail(`sub-rule "${target}" not found`);
   try {
     const rule = build(entry, payload, params, registry, lineWarn, env);
-    return { rule, target, line, params, plugin: entry.plugin };
+    return { rule, target, line, params, plugin: entry.plugin, sub };
   } catch (err) {
     return fail(err);
   }

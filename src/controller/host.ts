@@ -5,7 +5,10 @@ import type { Engine } from "../core/engine.ts";
 import { BUILTIN_LISTENER_PATHS, LISTENER_KEYS, readConfigText, type Runtime } from "../core/runtime.ts";
 import type { ProxyStates } from "../core/health.ts";
 import type { Tracker } from "../core/tracker.ts";
+import { GeoFiles } from "../geo/geodata.ts";
+import { updateGeoDatabases } from "../geo/update.ts";
 import { type LogLevel, log, setLogLevel } from "../log.ts";
+import { dnsServiceOf } from "./dns-service.ts";
 
 /** Where `PUT /configs` takes the new config from. */
 export type ConfigSource = { kind: "payload"; text: string } | { kind: "path"; path: string } | { kind: "startup" };
@@ -28,6 +31,7 @@ export interface ConfigPatch {
   "tcp-concurrent"?: boolean;
   "find-process-mode"?: "always" | "strict" | "off";
   "interface-name"?: string;
+  sniffing?: boolean;
 }
 
 
@@ -80,6 +84,8 @@ export interface ControllerHost {
   dns(): DnsService | undefined;
   /** Close listeners and connections (before a restart). */
   shutdown(): Promise<void>;
+  /** `POST /configs/geo`, `/upgrade/geo`: re-download the geo files the config uses; throws with mihomo's message. */
+  updateGeo(): Promise<void>;
 }
 
 /** The controller's view of a Runtime. */
@@ -124,6 +130,7 @@ export class RuntimeHost implements ControllerHost {
       engine.config.logLevel = patch["log-level"];
     }
     if (patch.ipv6 !== undefined) engine.setIpv6(patch.ipv6);
+    if (patch.sniffing !== undefined && engine.state.sniffer) engine.state.sniffer.enabled = patch.sniffing;
     for (const key of ["mode", "log-level", "ipv6", "tcp-concurrent", "find-process-mode", "interface-name"] as const) {
       if (patch[key] !== undefined) raw[key] = patch[key];
     }
@@ -160,10 +167,16 @@ export class RuntimeHost implements ControllerHost {
   }
 
   dns(): DnsService | undefined {
-    return undefined;
+    const dns = this.runtime.engine?.dns;
+    return dns ? dnsServiceOf(dns) : undefined;
   }
 
   shutdown(): Promise<void> {
     return this.runtime.shutdown(0);
+  }
+
+  async updateGeo(): Promise<void> {
+    const geo = this.engine().config.env.geo;
+    if (geo instanceof GeoFiles) await updateGeoDatabases(geo);
   }
 }

@@ -325,7 +325,7 @@ export function configsJson(engine: Engine, version: string): Json {
     "geosite-matcher": ["mph", "hybrid"].includes(str(raw["geosite-matcher"]).toLowerCase()) ? "mph" : "succinct",
     "tcp-concurrent": raw["tcp-concurrent"] === true,
     "find-process-mode": str(raw["find-process-mode"]).toLowerCase() || "strict",
-    sniffing: false,
+    sniffing: engine.state.sniffer?.enabled === true,
     "global-ua": str(raw["global-ua"]) || `clash.meta/${version}`,
     "etag-support": raw["etag-support"] !== false,
     "keep-alive-idle": typeof raw["keep-alive-idle"] === "number" ? raw["keep-alive-idle"] : 0,

@@ -4,6 +4,8 @@ import { resolve as resolvePath } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { BUILTIN_OUTBOUNDS, type BuiltConfig, type ListenerSpec, type ProxySpec } from "../config/build.ts";
 import { HostResolver, type IpVersion, ipVersionOf } from "../dns/resolver.ts";
+import { DnsRuntime } from "../dns/service.ts";
+import type { FindProcessMode } from "../process/lookup.ts";
 import { log as rootLog, scopedLogger } from "../log.ts";
 import { parseIp, parsePrefix, prefixContains } from "../sdk/ip.ts";
 import { createMetadata, type Metadata } from "../sdk/metadata.ts";
@@ -22,6 +24,8 @@ import {
 import { liveMembers } from "../providers/membership.ts";
 import type { HttpDialer } from "../providers/http.ts";
 import { type ProviderHost, ProxyProvider } from "../providers/provider.ts";
+import { RuleProvider } from "../providers/rule-provider.ts";
+import { Sniffer } from "../sniff/sniffer.ts";
 import { cacheOf } from "../store/cache.ts";
 import { EngineHealth, type ProxyStates } from "./health.ts";
 import type { Registry } from "./registry.ts";
@@ -66,13 +70,22 @@ export class Engine {
   /** Top-level proxies and groups in config order (GLOBAL's members, `/proxies`). */
   readonly order: string[] = [];
   readonly inbounds: RunningInbound[] = [];
-  readonly router: Router;
+  /** Replaced when a rule-set update changes what its lines need (see recompileRouters). */
+  router: Router;
   /** Rule indices switched off by `PATCH /rules/disable`; forgotten on reload. */
   readonly disabledRules = new Set<number>();
   readonly subRouters = new Map<string, Router>();
   /** `proxy-providers` in config order; their nodes are outbounds outside the name space above. */
   readonly providers = new Map<string, ProxyProvider>();
+  /** `rule-providers`: the sets the rules hold, and how their content is fetched. */
+  readonly ruleProviders = new Map<string, RuleProvider>();
+  /** Names for rules and generic lookups; `hosts`, then the system resolver or ferry's DNS. */
   readonly resolver: HostResolver;
+  /** Proxy servers' names (`proxy-server-nameserver`) and DIRECT's (`direct-nameserver`). */
+  private readonly serverResolver: HostResolver;
+  private readonly directResolver: HostResolver;
+  /** ferry's DNS (`dns.enable: true`), else undefined. */
+  readonly dns: DnsRuntime | undefined;
   readonly state: TunnelState;
   /** Health checks of this config's groups; stopped when it is replaced. */
   readonly health: EngineHealth;
@@ -87,25 +100,42 @@ export class Engine {
     readonly shared: Shared,
   ) {
     this.resolveOptions = { ipv6: config.ipv6 };
-    this.resolver = new HostResolver(config.hosts, this.resolveOptions);
+    if (config.dns.enable) {
+      this.dns = new DnsRuntime({
+        config: config.dns,
+        hosts: config.hosts,
+        rawHosts: (config.raw.hosts ?? {}) as Record<string, unknown>,
+        registry: shared.registry,
+        env: config.env,
+        resolveOptions: this.resolveOptions,
+        context: (plugin, bootstrap) => this.resolverContext(plugin, bootstrap),
+        store: config.raw.profile?.["store-fake-ip"] ? cacheOf(shared.homeDir) : undefined,
+        log: scopedLogger("dns"),
+      });
+      this.resolver = this.dns.hostResolver;
+      this.serverResolver = this.dns.proxyServerResolver;
+      this.directResolver = this.dns.directResolver;
+    } else {
+      this.resolver = new HostResolver(config.hosts, this.resolveOptions);
+      this.serverResolver = this.directResolver = this.resolver;
+    }
     this.selections = config.raw.profile?.["store-selected"] === false ? { get: () => undefined, set() {}, delete() {} } : cachedSelections(shared.homeDir);
     this.health = new EngineHealth(shared.states, () => (config.raw as Record<string, unknown>)["unified-delay"] === true);
-    const resolve = (host: string) => this.resolver.resolve(host);
     this.createOutbounds();
-    this.router = new Router(config.rules, { resolve, log: scopedLogger("router") });
-    for (const [name, rules] of config.subRules) {
-      this.subRouters.set(name, new Router(rules, { resolve, log: scopedLogger("router") }));
-    }
+    this.router = this.compileRules(config.rules);
+    for (const [name, rules] of config.subRules) this.subRouters.set(name, this.compileRules(rules));
     this.state = {
       mode: config.mode,
       outbound: (name) => this.outbounds.get(name),
       router: this.router,
       subRouter: (name) => this.subRouters.get(name),
       hostsLookup: (host) => this.resolver.fromHosts(host),
+      reverseLookup: this.dns ? (ip) => this.dns!.reverse(ip) : () => undefined,
       providerOf: (o) => {
         for (const p of this.providers.values()) if (p.specs.has(o)) return p.name;
         return "";
       },
+      sniffer: config.sniffer && new Sniffer(config.sniffer, rootLog),
       log: rootLog,
     };
     this.createInbounds();
@@ -123,10 +153,10 @@ export class Engine {
       log: scopedLogger(plugin),
       outbound: (name) => this.outbounds.get(name),
       outboundNames: () => this.order,
-      dialDirect: (host, port, options) => this.dialDirect(host, port, options, version),
+      dialDirect: (host, port, options) => this.dialDirect(host, port, options, version, this.directResolver),
       dialServer: (host, port, options) => this.dialServer(host, port, { dialerProxy, ...options }, version),
       dialChain: (chain, metadata, options) => dialChain(chain, metadata, options),
-      resolve: (host) => this.resolver.resolve(host, version),
+      resolve: (host) => this.serverResolver.resolve(host, version),
       transport: (name) => this.shared.registry.get("transport", name)?.definition,
       tunnel: this.shared.tunnel,
       homeDir: this.shared.homeDir,
@@ -223,6 +253,11 @@ export class Engine {
       provider.loadLocal();
       this.providers.set(spec.name, provider);
     }
+    for (const spec of this.config.ruleProviders) {
+      const provider = new RuleProvider({ ...spec, file: spec.file && resolvePath(this.shared.homeDir, spec.file) }, host, () => this.recompileRouters());
+      provider.loadLocal();
+      this.ruleProviders.set(spec.name, provider);
+    }
   }
 
   /** One proxy's outbound, created as a top-level entry is (provider nodes use it too). */
@@ -239,7 +274,7 @@ export class Engine {
   private downloadDialer(proxy: string): HttpDialer {
     return {
       dial: async (host, port, signal) => {
-        if (!proxy) return this.dialDirect(host, port, { signal });
+        if (!proxy) return this.dialDirect(host, port, { signal }, "dual", this.directResolver);
         const via = this.outbounds.get(proxy);
         if (!via) throw new UserError(`proxy "${proxy}" not found`);
         return via.dialTcp(innerMetadata(host, port), { signal });
@@ -285,6 +320,7 @@ export class Engine {
    * listeners taken are removed from `previous`, whose close() then leaves them open.
    */
   adoptListeners(previous: Engine): void {
+    if (this.dns && previous.dns) this.dns.adopt(previous.dns);
     this.inbounds.forEach((mine, i) => {
       const j = previous.inbounds.findIndex((o) => o.started && o.key === mine.key);
       if (j < 0) return;
@@ -326,13 +362,33 @@ export class Engine {
     this.disabledRules.clear();
     for (const i of indices) this.disabledRules.add(i);
     const rules = this.config.rules.filter((_, i) => !this.disabledRules.has(i));
-    const resolve = (host: string) => this.resolver.resolve(host);
-    this.state.router = this.disabledRules.size === 0 ? this.router : new Router(rules, { resolve, log: scopedLogger("router") });
+    this.state.router = this.disabledRules.size === 0 ? this.router : this.compileRules(rules);
+  }
+
+  private compileRules(rules: BuiltConfig["rules"]): Router {
+    return new Router(rules, {
+      resolve: (host) => this.resolver.resolve(host),
+      log: scopedLogger("router"),
+      // PATCH /configs changes the raw key: read it per connection.
+      processMode: () => (this.config.raw["find-process-mode"]?.toLowerCase() ?? "strict") as FindProcessMode,
+    });
+  }
+
+  /**
+   * A rule-set update changed whether the set needs an IP or the process: the routers place their
+   * lazy lookups by that when compiled, so they are compiled again.
+   */
+  private recompileRouters(): void {
+    if (this.closed) return;
+    this.router = this.compileRules(this.config.rules);
+    for (const [name, rules] of this.config.subRules) this.subRouters.set(name, this.compileRules(rules));
+    this.setDisabledRules([...this.disabledRules]);
   }
 
   /** Open every listener not open yet. A listener that cannot bind is logged and skipped, as mihomo does. */
   async start(): Promise<void> {
     if (!this.closed) this.health.start();
+    if (!this.closed) await this.dns?.start();
     await Promise.all(
       this.inbounds.map(async (r) => {
         if (r.started) return;
@@ -347,7 +403,7 @@ export class Engine {
       }),
     );
     // Downloads run in the background: listeners never wait for the network.
-    if (!this.closed) for (const p of this.providers.values()) p.start();
+    if (!this.closed) for (const p of [...this.providers.values(), ...this.ruleProviders.values()]) p.start();
   }
 
   /** Addresses actually bound by the listener named `name` (DEFAULT-MIXED, a `listeners` name…). */
@@ -361,6 +417,8 @@ export class Engine {
     this.closed = true;
     this.health.stop();
     for (const p of this.providers.values()) p.close();
+    for (const p of this.ruleProviders.values()) p.close();
+    await this.dns?.close();
     await Promise.all(this.inbounds.map((r) => closeInbound(r)));
     for (const o of this.outbounds.values()) {
       try {
@@ -372,9 +430,15 @@ export class Engine {
   }
 
   /** DIRECT dials: resolve, honour `ipv6: false`, and refuse loops into our own listeners. */
-  private async dialDirect(host: string, port: number, options?: DialOptions, version: IpVersion = "dual"): Promise<Duplex> {
+  private async dialDirect(
+    host: string,
+    port: number,
+    options: DialOptions | undefined,
+    version: IpVersion,
+    resolver: HostResolver,
+  ): Promise<Duplex> {
     if (!this.config.ipv6 && isIP(host) === 6) throw new UserError(`${host}: IPv6 is disabled (ipv6: false)`);
-    const ip = await this.resolver.resolve(host, version);
+    const ip = await resolver.resolve(host, version);
     if (this.isOwnListener(ip, port)) throw new UserError(`${host}:${port} is one of ferry's own listeners (loop refused)`);
     return connectTcp(ip, port, options?.signal);
   }
@@ -388,7 +452,7 @@ export class Engine {
     const hops = relayHops.getStore();
     if (hops && hops.length > 0) return throughHops(hops, host, port, options);
     const via = options.dialerProxy;
-    if (!via) return this.dialDirect(host, port, options, version);
+    if (!via) return this.dialDirect(host, port, options, version, this.serverResolver);
     const outbound = this.outbounds.get(via);
     if (!outbound) throw new UserError(`dialer-proxy "${via}" not found`);
     try {
@@ -396,6 +460,32 @@ export class Engine {
     } catch (err) {
       throw new UserError(`via dialer-proxy "${via}": ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+
+  /**
+   * The context of a nameserver's resolver plugin: its own host name goes to `bootstrap`
+   * (default-nameserver); `#PROXY` sends its connections through that proxy or group, `#RULES`
+   * through the rules, as Inner traffic.
+   */
+  private resolverContext(plugin: string, bootstrap: HostResolver): CreateContext {
+    return {
+      ...this.context(plugin),
+      resolve: (host) => bootstrap.resolve(host),
+      dialDirect: (host, port, options) => this.dialDirect(host, port, options, "dual", bootstrap),
+      dialServer: async (host, port, options) => {
+        const via = options?.dialerProxy;
+        if (!via) return this.dialDirect(host, port, options, "dual", bootstrap);
+        const metadata = innerMetadata(host, port);
+        if (via === "RULES") {
+          const routed = this.shared.tunnel.route(metadata);
+          const route = routed instanceof Promise ? await routed : routed;
+          return route.leaf.dialTcp(metadata, options);
+        }
+        const outbound = this.outbounds.get(via);
+        if (!outbound) return this.dialDirect(host, port, options, "dual", bootstrap);
+        return outbound.dialTcp(metadata, options);
+      },
+    };
   }
 
   private isOwnListener(ip: string, port: number): boolean {

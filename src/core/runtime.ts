@@ -4,6 +4,8 @@ import { builtinPlugins } from "../../plugins/index.ts";
 import { type BuiltConfig, buildConfig, parseUsers } from "../config/build.ts";
 import { formatIssue } from "../config/issues.ts";
 import { DEFAULT_CONFIG } from "../config/default.ts";
+import { geoStore } from "../geo/geodata.ts";
+import { downloadWanted, GeoAutoUpdate } from "../geo/update.ts";
 import { log, setLogLevel } from "../log.ts";
 import { isGroup } from "../sdk/types.ts";
 import { closeCache } from "../store/cache.ts";
@@ -51,6 +53,8 @@ export class Runtime {
   readonly states = new ProxyStates();
   private applying: Promise<unknown> = Promise.resolve();
   readonly tunnel: TunnelImpl;
+  /** `geo-auto-update` of the config in force. */
+  private readonly geoUpdates = new GeoAutoUpdate();
 
   private constructor(
     readonly registry: Registry,
@@ -83,13 +87,29 @@ export class Runtime {
     if (source === "<embedded default>") {
       log.info(`no config file at ${this.options.configPath ?? join(this.options.homeDir, "config.yaml")}: using the embedded default`);
     }
-    const config = this.build(text, source);
+    const config = await this.buildFetchingGeo(text, source);
     setLogLevel(config.logLevel);
     const engine = new Engine(config, this.shared());
     this.tunnel.swap(engine.state);
     this.engine = engine;
     await engine.start();
+    this.geoUpdates.follow(config.env.geo, config.raw);
     return engine;
+  }
+
+  /**
+   * `build`, but when it fails while geo files that rules need are missing or broken, those are
+   * downloaded from geox-url first (directly, as mihomo does at load) and the config is built again.
+   */
+  private async buildFetchingGeo(text: string, source: string): Promise<BuiltConfig> {
+    const store = geoStore(this.options.homeDir);
+    store.wanted.clear();
+    try {
+      return this.build(text, source);
+    } catch (err) {
+      if (!(err instanceof ConfigLoadError) || !(await downloadWanted(store))) throw err;
+      return this.build(text, source);
+    }
   }
 
   /** Re-read and apply the config; on any error the running config stays in force. */
@@ -117,7 +137,7 @@ export class Runtime {
   }
 
   private async applyNow(input: { text: string; source: string }, force: boolean): Promise<Engine> {
-    const config = this.build(input.text, input.source);
+    const config = await this.buildFetchingGeo(input.text, input.source);
     const old = this.engine;
     if (old && !force) keepBuiltinListeners(config, old.config);
     const engine = new Engine(config, this.shared());
@@ -131,12 +151,14 @@ export class Runtime {
     this.tunnel.swap(engine.state);
     this.engine = engine;
     await engine.start();
+    this.geoUpdates.follow(config.env.geo, config.raw);
     log.info("config reloaded");
     return engine;
   }
 
   /** Close listeners, then give open connections up to `drainMs` to finish before closing them. */
   async shutdown(drainMs = 5_000): Promise<void> {
+    this.geoUpdates.stop();
     await this.engine?.close();
     closeCache(this.options.homeDir);
     const deadline = Date.now() + drainMs;

@@ -12,6 +12,8 @@ import {
   type UdpRequest,
 } from "../sdk/types.ts";
 import { logEnabled } from "../log.ts";
+import { replayEnd } from "../sniff/peek.ts";
+import type { QuicWait, Sniffer } from "../sniff/sniffer.ts";
 import { relay } from "./relay.ts";
 import { TrackedConnection, type Tracker } from "./tracker.ts";
 
@@ -35,8 +37,12 @@ export interface TunnelState {
   subRouter(name: string): RuleMatcher | undefined;
   /** Hosts-only lookup before routing. */
   hostsLookup(host: string): string | undefined;
+  /** The name DNS handed a destination IP out for (fake-ip / redir-host mapping). */
+  reverseLookup(ip: string): { host: string; fake: boolean } | "unmapped-fake" | undefined;
   /** The proxy-provider an outbound is a node of; "" for config proxies, built-ins and groups. */
   providerOf(outbound: Outbound): string;
+  /** The `sniffer` section, when enabled. */
+  sniffer?: Sniffer;
   log: Logger;
 }
 
@@ -51,6 +57,7 @@ export const NOT_RUNNING: TunnelState = {
   },
   subRouter: () => undefined,
   hostsLookup: () => undefined,
+  reverseLookup: () => undefined,
   providerOf: () => "",
   log: { error() {}, warn() {}, info() {}, debug() {} },
 };
@@ -100,6 +107,15 @@ export class TunnelImpl implements Tunnel {
   private async routeAndDial(request: TcpRequest): Promise<void> {
     const { metadata, stream } = request;
     this.prepare(metadata);
+    // What is dialled and written first: the request as it came, or as sniffing left it.
+    let dial: TcpRequest & { ended?: boolean } = request;
+    const sniffer = this.state.sniffer;
+    if (sniffer?.tcpApplies(metadata)) {
+      const sniffed = await sniffer.sniffTcp(request, this.state.hostsLookup);
+      if (!sniffed) return;
+      dial = sniffed;
+    }
+    if (!metadata.host && !metadata.destinationIP) throw new Error("fake IP without a mapping (restarted without store-fake-ip?)");
     const routed = this.route(metadata);
     const route = routed instanceof Promise ? await routed : routed;
     if (stream.closed) return;
@@ -109,7 +125,7 @@ export class TunnelImpl implements Tunnel {
     stream.onClose = abortOnClientClose;
     let remote: Duplex;
     try {
-      remote = await route.leaf.dialTcp(metadata, { signal: controller.signal });
+      remote = await route.leaf.dialTcp(dial.metadata, { signal: controller.signal });
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       if (!stream.closed) {
@@ -119,7 +135,7 @@ export class TunnelImpl implements Tunnel {
       }
       for (const g of route.groups) g.reportFailure?.(error);
       // An inbound with onReady writes its own failure reply and closes; closing here could cut it off.
-      if (request.onReady) request.onReady({ ok: false, error });
+      if (dial.onReady) dial.onReady({ ok: false, error });
       else stream.close(error);
       return;
     } finally {
@@ -135,19 +151,20 @@ export class TunnelImpl implements Tunnel {
     if (logEnabled("info")) this.state.log.info(
       `[TCP] ${metadata.sourceIP}:${metadata.sourcePort} --> ${destinationOf(metadata)} match ${matchText(route)} using ${chainText(route.chains)}`,
     );
-    request.onReady?.({ ok: true, remoteAddress: remote.remoteAddress });
-    if (request.head && request.head.length > 0) {
-      conn.upload += request.head.length;
-      remote.write(request.head);
+    dial.onReady?.({ ok: true, remoteAddress: remote.remoteAddress });
+    if (dial.head && dial.head.length > 0) {
+      conn.upload += dial.head.length;
+      remote.write(dial.head);
     }
     relay(stream, remote, conn, this.tracker);
+    if (dial.ended) replayEnd(stream);
   }
 
   handleUdp(request: UdpRequest, first: Uint8Array): UdpFlow {
-    return new UdpSession(request, first, this, this.tracker, this.state.log);
+    return new UdpSession(request, first, this, this.tracker, this.state.log, this.state.sniffer);
   }
 
-  /** Pre-handle metadata before routing (IP-literal hosts, hosts file). */
+  /** Pre-handle metadata before routing (IP-literal hosts, fake-ip / redir-host names, hosts file). */
   prepare(metadata: Metadata): void {
     prehandle(metadata, this.state);
   }
@@ -217,17 +234,35 @@ export class TunnelImpl implements Tunnel {
 }
 
 /**
- * mihomo's pre-handling (config.md §18 step 3, without fake-ip which the DNS issue adds): an
- * IP-literal host becomes the destination IP; a host found in `hosts` gets its address and counts
- * as resolved.
+ * mihomo's pre-handling (config.md §18 step 3): an IP-literal host becomes the destination IP; an
+ * IP that DNS handed out gets its name back (a fake IP is then cleared, so IP rules look the name
+ * up for real; a fake IP nobody was given leaves neither host nor IP); a host found in `hosts`
+ * gets its address and counts as resolved.
  */
 function prehandle(metadata: Metadata, state: TunnelState): void {
-  const host = metadata.host;
-  if (!host) return;
-  if (isIP(host)) {
+  let host = metadata.host;
+  if (host && isIP(host)) {
     metadata.destinationIP = host;
-    metadata.host = "";
-    return;
+    metadata.host = host = "";
+  }
+  if (!host) {
+    if (!metadata.destinationIP) return;
+    const found = state.reverseLookup(metadata.destinationIP);
+    if (found === undefined) return;
+    if (found === "unmapped-fake") {
+      metadata.destinationIP = "";
+      return;
+    }
+    metadata.host = host = found.host;
+    if (found.fake) {
+      metadata.destinationIP = "";
+      metadata.dnsMode = "fake-ip";
+    } else {
+      metadata.dnsMode = "redir-host";
+      const ip = state.hostsLookup(host);
+      if (ip) metadata.destinationIP = ip;
+      return;
+    }
   }
   if (!metadata.destinationIP) {
     const ip = state.hostsLookup(host);
@@ -264,6 +299,9 @@ class UdpSession implements UdpFlow {
   closed = false;
   private lastActive = Date.now();
   private idleTimer: ReturnType<typeof setTimeout>;
+  private fake: { ip: string; host: string; port: number } | undefined;
+  /** While the first datagrams are read for a QUIC ClientHello: the reader of those that follow. */
+  private quic: QuicWait | undefined;
 
   constructor(
     private readonly request: UdpRequest,
@@ -271,19 +309,31 @@ class UdpSession implements UdpFlow {
     tunnel: TunnelImpl,
     private readonly tracker: Tracker,
     log: Logger,
+    private readonly sniffer: Sniffer | undefined,
   ) {
     const m = request.metadata;
     this.queue!.push({ data: first, host: m.host || m.destinationIP, port: m.destinationPort });
     this.idleTimer = setTimeout(() => this.checkIdle(), UDP_IDLE_MS);
-    this.start(tunnel, log).catch((err) => {
+    this.start(tunnel, log, first).catch((err) => {
       log.warn(`[UDP] ${describe(m)}: ${messageOf(err)}`);
       this.close();
     });
   }
 
-  private async start(tunnel: TunnelImpl, log: Logger): Promise<void> {
+  private async start(tunnel: TunnelImpl, log: Logger, first: Uint8Array): Promise<void> {
     const m = this.request.metadata;
+    const asked = m.destinationIP || m.host;
     tunnel.prepare(m);
+    if (!m.host && !m.destinationIP) throw new Error(`fake IP ${asked} has no mapping`);
+    // Datagrams to a fake IP go to its name; replies come back from the fake IP (config.md §18).
+    if (m.dnsMode === "fake-ip") this.fake = { ip: asked, host: m.host, port: m.destinationPort };
+    const quic = this.sniffer?.sniffUdp(m, first);
+    if (quic) {
+      this.quic = quic;
+      await quic.done;
+      this.quic = undefined;
+      if (this.closed) return;
+    }
     const routed = tunnel.route(m);
     const route = routed instanceof Promise ? await routed : routed;
     if (this.closed) return;
@@ -300,10 +350,11 @@ class UdpSession implements UdpFlow {
     this.tracked = tracked;
     this.tracker.add(tracked);
     if (logEnabled("info")) log.info(`[UDP] ${describe(m)} match ${matchText(route)} using ${chainText(route.chains)}`);
+    const fake = this.fake;
     conn.onPacket = (p) => {
       this.lastActive = Date.now();
       tracked.download += p.data.length;
-      this.request.reply(p.data, p.host, p.port);
+      this.request.reply(p.data, fake && p.port === fake.port ? fake.ip : p.host, p.port);
     };
     conn.onClose = () => this.close();
     const queued = this.queue!;
@@ -314,8 +365,10 @@ class UdpSession implements UdpFlow {
   send(data: Uint8Array, host: string, port: number): void {
     if (this.closed) return;
     this.lastActive = Date.now();
+    if (this.fake && host === this.fake.ip) host = this.fake.host;
     if (this.queue) {
       if (this.queue.length < UDP_QUEUE_MAX) this.queue.push({ data, host, port });
+      this.quic?.push(data);
       return;
     }
     this.tracked!.upload += data.length;

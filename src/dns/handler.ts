@@ -68,7 +68,13 @@ export class DnsHandler {
       const host = pool.lookBack(ptrToIp(name) ?? "");
       if (host) return replyTo(query, RCODE.NOERROR, [{ name: q.name, type: "PTR", ttl: FAKE_TTL, class: "IN", data: host }]);
     }
-    const answer = await this.o.resolver.exchange(query);
+    let answer: DnsMessage;
+    try {
+      answer = await this.o.resolver.exchange(query);
+    } catch {
+      // Every upstream failed or timed out: say so at once rather than leave the client waiting.
+      return replyTo(query, RCODE.SERVFAIL);
+    }
     this.record(answer, name);
     return answer;
   }

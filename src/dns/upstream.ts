@@ -41,7 +41,8 @@ export class NameserverGroup {
         return;
       }
       for (const u of this.upstreams) {
-        u.resolver.exchange(wire.slice(), { signal }).then(
+        // Each plugin gets its own copy: Buffer.slice would share the bytes it may rewrite (id, ECS).
+        u.resolver.exchange(new Uint8Array(wire), { signal }).then(
           (bytes) => {
             let answer: DecodedMessage;
             try {

@@ -169,3 +169,21 @@ export function suffixMatches(prefix: IpPrefix, family: number, words: Uint32Arr
   }
   return true;
 }
+
+/**
+ * mihomo's isLan (GEOIP `lan`, `geoip:lan`, the fallback filter's exemption): private, loopback,
+ * unspecified, multicast and link-local addresses of both families; not 100.64.0.0/10.
+ */
+const LAN_PREFIXES = [
+  ...["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "0.0.0.0/32", "224.0.0.0/4", "169.254.0.0/16"],
+  ...["fc00::/7", "::1/128", "::/128", "ff00::/8", "fe80::/10"],
+].map(parsePrefix);
+
+const lanScratch = new Uint32Array(4);
+
+export function isLanAddress(ip: string): boolean {
+  const family = parseIp(ip, lanScratch);
+  if (family === 0) return false;
+  for (const p of LAN_PREFIXES) if (prefixContains(p, family, lanScratch)) return true;
+  return false;
+}

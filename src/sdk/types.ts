@@ -226,6 +226,11 @@ export interface Rule {
   readonly payload: string;
   /** True when the rule needs the destination IP and may trigger a lookup (no `no-resolve`). */
   readonly needsIp: boolean;
+  /**
+   * True when the rule reads the connection's owner (`process`, `processPath`, `uid`): the router
+   * looks it up once, before the first such rule (`find-process-mode: strict`). Absent = false.
+   */
+  readonly needsProcess?: boolean;
   match(metadata: Metadata): boolean;
   readonly index?: RuleIndex;
 }
@@ -239,23 +244,51 @@ export interface RuleSetRef {
   readonly behavior: "domain" | "ipcidr" | "classical";
   /** True when matching may need the destination IP (ipcidr, or classical holding IP rules). */
   readonly needsIp: boolean;
+  /** True when matching may need the connection's process (classical holding PROCESS-* rules). */
+  readonly needsProcess?: boolean;
   /** Match the current contents; `source` tests the source IP instead (`RULE-SET,name,X,src`). */
   match(metadata: Metadata, source?: boolean): boolean;
   /** Domain-only test for `fake-ip-filter`/`nameserver-policy`/sniffer lists (classical: its domain rules). */
   matchDomain(host: string): boolean;
 }
 
+/**
+ * A matcher built from geodata for one rule. The reference stays valid when the data files are
+ * updated: it then answers from the new data.
+ */
+export interface GeoMatcher {
+  (value: string): boolean;
+  /** Entries behind it (domains, CIDRs); 0 where the data does not say (an MMDB country). `size` in /rules. */
+  readonly size: number;
+  /** What the config's author should hear while it loads (an attribute no entry has, a code that never matches). */
+  readonly warning?: string;
+}
+
 /** GeoIP / ASN / GeoSite data (config.md §2.3), read from HOME's data files on first use. */
 export interface GeoData {
-  /** Upper-case country codes of an address (country.mmdb / geoip.metadb); [] when unknown. */
+  /**
+   * Upper-case country codes of an address (country.mmdb / geoip.metadb); [] when unknown. Throws
+   * a UserError naming the file when the database is missing or invalid.
+   */
   countries(ip: string): readonly string[];
-  /** The autonomous system of an address (GeoLite2-ASN.mmdb); undefined when unknown. */
+  /** The autonomous system of an address (ASN.mmdb); undefined when unknown or when there is no ASN database. */
   asn(ip: string): { number: number; organization: string } | undefined;
   /**
-   * A matcher for a geosite code with optional `@attr` / `@!attr` (`cn`, `google@cn`). Throws a
-   * UserError naming the file and the code when the data is missing or the code is unknown.
+   * A matcher for a GEOIP code (not `lan`, which needs no data): the country MMDB, or GeoIP.dat with
+   * `geodata-mode` (where `!code` negates). Throws a UserError naming the file when it is missing
+   * or invalid, or the code when GeoIP.dat lacks it.
    */
-  site(code: string): (host: string) => boolean;
+  geoip(code: string): GeoMatcher;
+  /**
+   * A matcher for IP-ASN: addresses whose AS number, as decimal text, equals `asn` (mihomo compares
+   * strings). Throws a UserError naming the file when the ASN database is missing or invalid.
+   */
+  ipAsn(asn: string): GeoMatcher;
+  /**
+   * A matcher for a geosite code with an optional leading `!` and `@attr` parts (`cn`, `google@cn`).
+   * Throws a UserError naming the file and the code when the data is missing or the code is unknown.
+   */
+  site(code: string): GeoMatcher;
 }
 
 /** What rules may refer to besides other rules: providers and geodata. */

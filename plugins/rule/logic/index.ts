@@ -6,7 +6,7 @@ import { API_VERSION, definePlugin, type Rule, type RuleParseContext, UserError 
  * outer pair is one sub-rule. Without a pair spanning the whole payload (`(A,x),(B,y)`), the groups
  * at the outermost level are the sub-rules. Text between groups is ignored.
  */
-function subRuleTexts(payload: string): string[] {
+export function subRuleTexts(payload: string): string[] {
   if (!payload.startsWith("(") || !payload.endsWith(")")) {
     throw new UserError(`payload format error: "${payload}" must be parenthesised, e.g. ((DOMAIN,example.com),(NETWORK,udp))`);
   }
@@ -63,6 +63,7 @@ export default definePlugin({
           type: "AND",
           payload: describe(rules, " && "),
           needsIp: rules.some((r) => r.needsIp),
+          needsProcess: rules.some((r) => r.needsProcess === true),
           match(m) {
             for (const r of rules) if (!r.match(m)) return false;
             return true;
@@ -81,6 +82,7 @@ export default definePlugin({
           type: "OR",
           payload: describe(rules, " || "),
           needsIp: rules.some((r) => r.needsIp),
+          needsProcess: rules.some((r) => r.needsProcess === true),
           match(m) {
             for (const r of rules) if (r.match(m)) return true;
             return false;
@@ -101,6 +103,7 @@ export default definePlugin({
           type: "NOT",
           payload: `(!(${inner.type},${inner.payload}))`,
           needsIp: inner.needsIp,
+          needsProcess: inner.needsProcess === true,
           match: (m) => !inner.match(m),
         };
       },
