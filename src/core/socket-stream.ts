@@ -79,15 +79,19 @@ export class SocketStream implements Duplex {
     }
     this.pending = undefined;
     if (this.closeWhenFlushed) this.close();
-    else if (this.endRequested) s.end();
+    else if (this.endRequested) s.shutdown();
     else if (this.peer) this.peer.resume();
     else this.onDrain?.();
   }
 
+  /**
+   * Half-close: send FIN and keep reading. Measured on Bun 1.4.5, `socket.end()` closes the read
+   * side too (a reply after the client's FIN was lost); `shutdown()` is the half-close.
+   */
   end(): void {
     if (this.closed || this.endRequested) return;
     this.endRequested = true;
-    if (!this.pending) this.socket?.end();
+    if (!this.pending) this.socket?.shutdown();
   }
 
   close(err?: Error): void {
