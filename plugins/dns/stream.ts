@@ -170,6 +170,8 @@ class Connection {
     s.onData = (chunk) => this.read(chunk);
     s.onEnd = () => this.fail(new ConnectionLost(`${this.what}: the server closed the connection`));
     s.onClose = (err) => this.fail(new ConnectionLost(`${this.what}: connection closed${err ? `: ${err.message}` : ""}`));
+    // Callbacks are set: let it flow (a stream may hold data or its EOF until resumed, e.g. REJECT's).
+    s.resume();
     if (this.pending.size === 0) this.startIdle();
   }
 

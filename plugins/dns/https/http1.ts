@@ -50,6 +50,7 @@ class Conn {
       this.onGone?.(new ConnectionLost(`${what}: connection closed${err ? `: ${err.message}` : ""}`));
       this.gone(this);
     };
+    stream.resume();
   }
 
   /** Send `head` and read one response; `keepAlive` says whether the connection can take another. */
