@@ -3,7 +3,9 @@ import type { Registry } from "../core/registry.ts";
 import { DomainTrie } from "../dns/domain-trie.ts";
 import { type NameserverSpec, parseNameserver } from "../dns/nameserver.ts";
 import { type IpPrefix, isLanAddress, parseIp, parsePrefix, prefixContains } from "../sdk/ip.ts";
-import type { RuleEnv, RuleSetRef } from "../sdk/types.ts";
+import { createMetadata } from "../sdk/metadata.ts";
+import type { Rule, RuleEnv, RuleSetRef } from "../sdk/types.ts";
+import { parseRuleLine } from "./rules.ts";
 import type { RawConfig } from "./build.ts";
 
 type HostMatcher = (host: string) => boolean;
@@ -99,9 +101,13 @@ export function buildDns(raw: RawConfig, c: DnsBuildContext): DnsConfig {
   if (mode === "fake-ip" && !enable && raw.dns) c.warn("dns.enhanced-mode", "fake-ip mode has no effect while dns.enable is false");
 
   const filterMode = (d["fake-ip-filter-mode"] ?? "blacklist").toLowerCase();
-  if (filterMode === "rule") c.warn("dns.fake-ip-filter-mode", `fake-ip-filter-mode "rule" is not supported yet; the filter acts as a blacklist`);
-  const filter = domainList(d["fake-ip-filter"] ?? DEFAULT_FAKE_IP_FILTER, "dns.fake-ip-filter", c);
-  const fakeIpSkip: HostMatcher = filterMode === "whitelist" ? (h) => !filter(h) : filter;
+  let fakeIpSkip: HostMatcher;
+  if (filterMode === "rule") {
+    fakeIpSkip = filterRules(d["fake-ip-filter"] ?? [], c);
+  } else {
+    const filter = domainList(d["fake-ip-filter"] ?? DEFAULT_FAKE_IP_FILTER, "dns.fake-ip-filter", c);
+    fakeIpSkip = filterMode === "whitelist" ? (h) => !filter(h) : filter;
+  }
 
   const ff = d["fallback-filter"] ?? {};
   const fallback = servers("fallback", d.fallback);
@@ -220,6 +226,31 @@ function listenOf(listen: string | undefined, c: DnsBuildContext): DnsConfig["li
   }
   const host = m[1] ?? m[2] ?? "";
   return { host: host === "" ? "0.0.0.0" : host, port };
+}
+
+/**
+ * `fake-ip-filter-mode: rule`: the filter holds rule lines whose target is `fake-ip` or `real-ip`,
+ * matched in order on the name alone; a name no line matches gets a fake IP.
+ */
+function filterRules(lines: string[], c: DnsBuildContext): HostMatcher {
+  const rules: { rule: Rule; real: boolean }[] = [];
+  lines.forEach((line, i) => {
+    const path = `dns.fake-ip-filter[${i}]`;
+    try {
+      const parsed = parseRuleLine(line, c.registry, (m) => c.warn(path, m), c.env);
+      const target = parsed.target.toLowerCase();
+      if (target !== "fake-ip" && target !== "real-ip") throw new Error(`target must be fake-ip or real-ip, not "${parsed.target}"`);
+      rules.push({ rule: parsed.rule, real: target === "real-ip" });
+    } catch (err) {
+      c.error(path, (err as Error).message);
+    }
+  });
+  const metadata = createMetadata({ network: "udp", type: "Inner" });
+  return (host) => {
+    metadata.host = host;
+    for (const r of rules) if (r.rule.match(metadata)) return r.real;
+    return false;
+  };
 }
 
 /**

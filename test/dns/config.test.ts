@@ -75,4 +75,25 @@ rule-providers:
     expect(pick("b.test")).toBe("2.2.2.2");
     expect(pick("other.org")).toBe("");
   });
+
+  test("fake-ip-filter-mode rule: lines with fake-ip / real-ip targets, first match wins, no match = fake IP", () => {
+    const built = buildConfig(
+      `dns:
+  enable: true
+  nameserver: [8.8.8.8]
+  enhanced-mode: fake-ip
+  fake-ip-filter-mode: rule
+  fake-ip-filter:
+    - DOMAIN,keep.lan.test,fake-ip
+    - DOMAIN-SUFFIX,lan.test,real-ip
+    - DOMAIN-KEYWORD,stun,real-ip
+`,
+      registry,
+    );
+    expect(built.issues).toEqual([]);
+    const skip = built.config!.dns.fakeIpSkip;
+    expect([skip("nas.lan.test"), skip("keep.lan.test"), skip("stun.example.com"), skip("example.com")]).toEqual([true, false, true, false]);
+    expect(issues("  fake-ip-filter-mode: rule\n  fake-ip-filter: ['MATCH,DIRECT']\n").join("\n")).toContain("target must be fake-ip or real-ip");
+  });
 });
+

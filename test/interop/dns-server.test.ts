@@ -5,6 +5,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { curl, freePort, startOrigin, startRuntime } from "../helpers.ts";
+import { buildQuery, decodeMessage, encodeMessage } from "../../src/dns/message.ts";
 import { startFerry } from "../controller/helpers.ts";
 import { peersReady, requirePeer } from "./harness.ts";
 
@@ -157,6 +158,7 @@ describe.skipIf(!ready)("ferry's DNS listener with dig, upstreams dnsmasq and un
 
   test("controller: /dns/query asks the main resolver (real answers in fake-ip mode); the flushes clear pool and cache", async () => {
     const ferry = await startFerry(`log-level: silent
+external-doh-server: /dns-query
 dns:
   enable: true
   listen: 127.0.0.1:0
@@ -178,6 +180,14 @@ dns:
     const nx = (await (await ferry.api("/dns/query?name=nope.test")).json()) as { Status: number; Answer?: unknown };
     expect(nx.Status).toBe(3);
     expect(nx.Answer).toBeUndefined();
+    // DoH on the controller answers like the listener: hosts, fake-ip, cache.
+    const wire = encodeMessage(buildQuery("doh.test", "A", { id: 9, ednsSize: 0 }));
+    const doh = await fetch(`${ferry.base}/dns-query?dns=${Buffer.from(wire).toString("base64url")}`);
+    expect(doh.status).toBe(200);
+    expect(doh.headers.get("content-type")).toBe("application/dns-message");
+    const dohAnswer = decodeMessage(new Uint8Array(await doh.arrayBuffer()));
+    expect(dohAnswer.id).toBe(9);
+    expect(dohAnswer.answers?.map((a) => (a as { data: string }).data)).toEqual(["198.18.0.5"]);
     expect((await ferry.api("/cache/fakeip/flush", { method: "POST" })).status).toBe(204);
     expect((await ferry.api("/cache/dns/flush", { method: "POST" })).status).toBe(204);
     // After the flush the pool starts over: a new name takes the first address.
