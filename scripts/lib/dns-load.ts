@@ -56,6 +56,8 @@ export async function dnsLoad(o: DnsLoadOptions): Promise<DnsLoadResult> {
         data(_s, data) {
           if (data.length >= 4 && ((data[0]! << 8) | data[1]!) === wantId) waiting?.(data);
         },
+        // A refused port (ICMP unreachable) surfaces here; the query then times out and counts as an error.
+        error() {},
       },
     });
     try {
