@@ -202,6 +202,7 @@ function nameservers(list: string[], path: string, c: DnsBuildContext): Nameserv
     }
     if (spec.proxy && spec.proxy !== "RULES" && !c.outboundNames.has(spec.proxy)) {
       c.warn(at, `"${text}": "#${spec.proxy}" names no proxy or group; ferry cannot bind to an interface by name, so the query goes out directly`);
+      spec = { ...spec, proxy: "" };
     }
     out.push(spec);
   });

@@ -44,6 +44,9 @@ describe("dns section validation (config.md §23 rows 33–34)", () => {
     expect(w).toContain('warning dns.nameserver[0]: "https://1.1.1.1/dns-query#eth9": "#eth9" names no proxy or group');
     expect(w).toContain("warning dns.fallback: fallback without fallback-filter");
     expect(w).toContain("warning dns.enhanced-mode: fake-ip mode has no effect while dns.enable is false");
+    // The warned-about name is dropped, so the resolver dials directly instead of failing each query.
+    const built = buildConfig("dns:\n  nameserver: ['tcp://1.1.1.1#eth9', 'tcp://1.1.1.1#DIRECT']\n", registry).config!;
+    expect(built.dns.nameserver.map((s) => s.proxy)).toEqual(["", "DIRECT"]);
   });
 
   test("nameserver-policy: consecutive domain keys share one trie (exact beats wildcard), set keys keep file order", () => {
