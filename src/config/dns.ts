@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { Value } from "@sinclair/typebox/value";
 import type { Registry } from "../core/registry.ts";
 import { DomainTrie } from "../dns/domain-trie.ts";
 import { type NameserverSpec, parseNameserver } from "../dns/nameserver.ts";
@@ -54,7 +55,6 @@ export interface DnsBuildContext {
 const DEFAULT_FAKE_IP_FILTER = ["dns.msftnsci.com", "www.msftnsci.com", "www.msftconnecttest.com"];
 const DEFAULT_DEFAULT_NAMESERVER = ["114.114.114.114", "223.5.5.5", "8.8.8.8", "1.0.0.1"];
 const DEFAULT_NAMESERVER = ["https://doh.pub/dns-query", "tls://223.5.5.5:853"];
-const RCODES = new Set(["success", "format_error", "server_failure", "name_error", "not_implemented", "refused"]);
 
 /** Build and check `dns` (config.md §5, §23 rows 33–34). Errors and warnings name the key path. */
 export function buildDns(raw: RawConfig, c: DnsBuildContext): DnsConfig {
@@ -192,12 +192,20 @@ function nameservers(list: string[], path: string, c: DnsBuildContext): Nameserv
     if (seen.has(spec.text)) return;
     seen.add(spec.text);
     if (spec.scheme === "dhcp" && spec.host === "system") spec = { ...spec, scheme: "system" };
-    if (!c.registry.get("resolver", spec.scheme)) {
+    const entry = c.registry.get("resolver", spec.scheme);
+    if (!entry) {
       c.error(at, `"${text}": unsupported nameserver scheme "${spec.scheme}" (known: ${c.registry.types("resolver").join(", ")})`);
       return;
     }
-    if (spec.scheme === "rcode" && !RCODES.has(spec.host)) {
-      c.error(at, `"${text}": unknown rcode "${spec.host}" (known: ${[...RCODES].join(", ")})`);
+    const options = { ...spec.params, proxy: spec.proxy };
+    if (!Value.Check(entry.definition.options, options)) {
+      const first = Value.Errors(entry.definition.options, options).First();
+      c.error(at, `"${text}": ${first ? `${first.path.slice(1) || "parameters"}: ${first.message}` : "invalid parameters"}`);
+      return;
+    }
+    const problem = entry.definition.validate?.(spec.url, options);
+    if (problem) {
+      c.error(at, `"${text}": ${problem}`);
       return;
     }
     if (spec.proxy && spec.proxy !== "RULES" && !c.outboundNames.has(spec.proxy)) {

@@ -399,6 +399,12 @@ export interface GroupDefinition<S extends TSchema = TSchema> {
 
 export interface ResolverDefinition<S extends TSchema = TSchema> {
   options: S;
+  /**
+   * Checks a schema cannot express (an unknown `rcode://` name, `h3=true`, a scheme this build
+   * refuses): a message for the nameserver entry, or undefined. Runs while the config is built,
+   * so `test-config` reports it at the entry's key path.
+   */
+  validate?(url: URL, options: Static<S>): string | undefined;
   create(url: URL, options: Static<S>, ctx: CreateContext): Resolver;
 }
 

@@ -32,6 +32,9 @@ describe("dns section validation (config.md §23 rows 33–34)", () => {
     expect(issues("  default-nameserver: []\n").join("\n")).toContain("default-nameserver must not be empty");
     expect(issues("  nameserver: [gopher://1.1.1.1]\n").join("\n")).toContain('unsupported nameserver scheme "gopher"');
     expect(issues("  nameserver: [rcode://maybe]\n").join("\n")).toContain('unknown rcode "maybe"');
+    expect(issues("  nameserver: ['https://1.1.1.1/dns-query#h3=true']\n").join("\n")).toContain("error dns.nameserver[0]: \"https://1.1.1.1/dns-query#h3=true\": h3=true (DNS over HTTP/3) is not supported");
+    expect(issues("  fallback: ['quic://1.1.1.1']\n").join("\n")).toContain("error dns.fallback[0]: \"quic://1.1.1.1\": DNS over QUIC is not supported");
+    expect(issues("  nameserver: ['dhcp://system']\n").filter((l) => l.startsWith("error"))).toEqual([]);
     expect(issues("  enhanced-mode: fake-ip\n  fake-ip-range: 198.18.0.0/30\n").join("\n")).toContain("error dns.fake-ip-range");
     expect(issues("  fake-ip-filter: ['bad..name']\n").join("\n")).toContain("error dns.fake-ip-filter[0]");
     expect(issues("  fallback-filter:\n    ipcidr: [10.0.0.0]\n").join("\n")).toContain("error dns.fallback-filter.ipcidr[0]");

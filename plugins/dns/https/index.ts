@@ -6,10 +6,15 @@ import { DohResolver, type DohTls } from "./doh.ts";
 /** The common parameters plus `h3`, which is read to be refused. */
 const options = t.Object({ ...commonOptions, h3: t.Optional(t.String()) });
 
+function validate(url: URL, o: Static<typeof options>): string | undefined {
+  return flag(o, "h3") ? `h3=true (DNS over HTTP/3) is not supported by this build (${url.protocol}//${url.host})` : undefined;
+}
+
 function create(url: URL, o: Static<typeof options>, ctx: CreateContext, tls: boolean) {
   const port = portOf(url, tls ? 443 : 80);
   const what = labelOf(url, port);
-  if (flag(o, "h3")) throw new UserError(`${what}: h3=true (DNS over HTTP/3) is not supported by this build`);
+  const problem = validate(url, o);
+  if (problem) throw new UserError(`${what}: ${problem}`);
   const server = hostOf(url);
   let transports: DohTls | undefined;
   if (tls) {
@@ -32,7 +37,7 @@ export default definePlugin({
   name: "dns-https",
   apiVersion: API_VERSION,
   setup(host) {
-    host.registerResolver("https", { options, create: (url, o, ctx) => create(url, o, ctx, true) });
-    host.registerResolver("http", { options, create: (url, o, ctx) => create(url, o, ctx, false) });
+    host.registerResolver("https", { options, validate, create: (url, o, ctx) => create(url, o, ctx, true) });
+    host.registerResolver("http", { options, validate, create: (url, o, ctx) => create(url, o, ctx, false) });
   },
 });

@@ -22,6 +22,8 @@ export default definePlugin({
   setup(host) {
     host.registerResolver("rcode", {
       options: resolverOptions,
+      validate: (url) =>
+        RCODES[url.hostname] === undefined ? `unknown rcode "${url.hostname}" (expected one of ${Object.keys(RCODES).join(", ")})` : undefined,
       create(url, o, ctx) {
         const name = url.hostname;
         const what = `rcode://${name}`;

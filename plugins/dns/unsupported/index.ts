@@ -12,12 +12,14 @@ export default definePlugin({
   setup(host) {
     host.registerResolver("quic", {
       options: resolverOptions,
+      validate: () => "DNS over QUIC is not supported by this build (use tls:// or https://)",
       create(url) {
         throw new UserError(`quic://${url.host}: DNS over QUIC is not supported by this build (use tls:// or https://)`);
       },
     });
     host.registerResolver("dhcp", {
       options: resolverOptions,
+      validate: (url) => (url.hostname === "system" ? undefined : "nameservers from DHCP are not supported by this build"),
       create(url, o, ctx) {
         // `dhcp://system` is mihomo's old spelling of `system`.
         if (url.hostname === "system") return systemResolver(o, ctx);
