@@ -96,7 +96,7 @@ export class DnsHandler {
     const cname: DnsAnswer = { name: qname, type: "CNAME", ttl: HOSTS_TTL, class: "IN", data: v };
     return this.o.resolver.exchange({ ...query, questions: [{ name: v, type, class: "IN" }] }).then((answer) => {
       this.record(answer, name);
-      return { ...replyTo(query, answer.flags! & 0xf, [cname, ...(answer.answers ?? [])]) };
+      return replyTo(query, (answer.flags ?? 0) & 0xf, [cname, ...(answer.answers ?? [])]);
     });
   }
 

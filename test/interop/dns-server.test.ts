@@ -144,11 +144,13 @@ describe.skipIf(!ready)("ferry's DNS listener with dig, upstreams dnsmasq and un
       `  enhanced-mode: normal
   default-nameserver: [${udp}]
   nameserver: [${udp}]`,
-      `hosts:\n  "router.test": 127.0.0.9\n`,
+      `hosts:\n  "router.test": 127.0.0.9\n  "web.test": example.test\n`,
     );
     const h = await dig(dnsPort, "router.test");
     expect(h.answers).toEqual(["A 127.0.0.9"]);
     expect(h.raw).toMatch(/router\.test\.\s+10\s+IN\s+A/);
+    // An alias: a CNAME to the target, then the target's answer from upstream.
+    expect((await dig(dnsPort, "web.test")).answers).toEqual(["CNAME example.test.", "A 127.0.0.1"]);
     expect((await dig(dnsPort, "example.test", "AAAA")).answers).toEqual([]);
     // 40 A records do not fit 512 bytes: ferry sets TC without EDNS and dig retries over TCP.
     const big = await dig(dnsPort, "big.lab.test", "A", "+noedns");
