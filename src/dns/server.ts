@@ -42,11 +42,31 @@ export class DnsServer {
     return this.udpSocket?.port ?? this.port;
   }
 
+  /**
+   * Bind UDP and TCP on one port. With port 0 the TCP listener picks it and UDP follows; when that
+   * number is taken for UDP, both let go and try again (a few times), since a free TCP port says
+   * nothing about UDP.
+   */
   async start(): Promise<void> {
+    const attempts = this.port === 0 ? 10 : 1;
+    for (let i = 1; ; i++) {
+      const tcp = this.listenTcp(this.port);
+      try {
+        this.udpSocket = await this.bindUdp(tcp.port);
+        this.tcp = tcp;
+        return;
+      } catch (err) {
+        tcp.stop(true);
+        if (i >= attempts) throw err;
+      }
+    }
+  }
+
+  private bindUdp(port: number): Promise<udp.Socket<"uint8array">> {
     const self = this;
-    this.udpSocket = await Bun.udpSocket({
+    return Bun.udpSocket({
       hostname: this.host,
-      port: this.port,
+      port,
       binaryType: "uint8array",
       socket: {
         data(socket, data, port, address) {
@@ -59,25 +79,23 @@ export class DnsServer {
         },
       },
     });
-    try {
-      this.tcp = Bun.listen<TcpState>({
-        hostname: this.host,
-        port: this.udpSocket.port,
-        socket: {
-          open(socket) {
-            socket.data = { buffer: new Uint8Array(0) };
-          },
-          data(socket, chunk) {
-            self.readTcp(socket, chunk);
-          },
-          error() {},
+  }
+
+  private listenTcp(port: number): TCPSocketListener<TcpState> {
+    const self = this;
+    return Bun.listen<TcpState>({
+      hostname: this.host,
+      port,
+      socket: {
+        open(socket) {
+          socket.data = { buffer: new Uint8Array(0) };
         },
-      });
-    } catch (err) {
-      this.udpSocket.close();
-      this.udpSocket = undefined;
-      throw err;
-    }
+        data(socket, chunk) {
+          self.readTcp(socket, chunk);
+        },
+        error() {},
+      },
+    });
   }
 
   close(): void {

@@ -56,7 +56,9 @@ dns:
   default-nameserver: [${upstream}]
 ${dns}`);
     cleanups.push(() => f.stop());
-    return { f, port: f.engine.dns!.serverPort! };
+    const port = f.engine.dns?.serverPort;
+    if (!port) throw new Error("ferry's DNS listener did not bind");
+    return { f, port };
   }
 
   test("#PROXY sends the query through that outbound: #DIRECT answers, #REJECT fails", async () => {

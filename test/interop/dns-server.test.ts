@@ -52,7 +52,8 @@ rules:
   - MATCH,REJECT
 `);
   cleanups.push(() => f.stop(), () => origin.stop());
-  const dnsPort = f.engine.dns!.serverPort!;
+  const dnsPort = f.engine.dns?.serverPort;
+  if (!dnsPort) throw new Error("ferry's DNS listener did not bind");
   return { f, dnsPort, mixed, origin };
 }
 
