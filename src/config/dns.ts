@@ -5,11 +5,10 @@ import { DomainTrie } from "../dns/domain-trie.ts";
 import { type NameserverSpec, parseNameserver } from "../dns/nameserver.ts";
 import { type IpPrefix, isLanAddress, parseIp, parsePrefix, prefixContains } from "../sdk/ip.ts";
 import { createMetadata } from "../sdk/metadata.ts";
-import type { Rule, RuleEnv, RuleSetRef } from "../sdk/types.ts";
+import type { Rule, RuleEnv } from "../sdk/types.ts";
+import { type HostMatcher, nameList, nameSetMatcher } from "./name-lists.ts";
 import { parseRuleLine } from "./rules.ts";
 import type { RawConfig } from "./build.ts";
-
-type HostMatcher = (host: string) => boolean;
 
 /** The `dns` section, validated and with its defaults (config.md §5.1); live objects come later. */
 export interface DnsConfig {
@@ -105,7 +104,7 @@ export function buildDns(raw: RawConfig, c: DnsBuildContext): DnsConfig {
   if (filterMode === "rule") {
     fakeIpSkip = filterRules(d["fake-ip-filter"] ?? [], c);
   } else {
-    const filter = domainList(d["fake-ip-filter"] ?? DEFAULT_FAKE_IP_FILTER, "dns.fake-ip-filter", c);
+    const filter = nameList(d["fake-ip-filter"] ?? DEFAULT_FAKE_IP_FILTER, "dns.fake-ip-filter", c);
     fakeIpSkip = filterMode === "whitelist" ? (h) => !filter(h) : filter;
   }
 
@@ -157,7 +156,7 @@ export function buildDns(raw: RawConfig, c: DnsBuildContext): DnsConfig {
       geoip,
       geoipCode: (ff["geoip-code"] ?? "CN").toUpperCase(),
       ipcidr,
-      domain: filterDomains.length > 0 ? domainList(filterDomains, "dns.fallback-filter.domain", c) : undefined,
+      domain: filterDomains.length > 0 ? nameList(filterDomains, "dns.fallback-filter.domain", c) : undefined,
     },
     policy: policyOf(d["nameserver-policy"] ?? {}, c),
     cacheMaxSize: d["cache-max-size"] && d["cache-max-size"] > 0 ? d["cache-max-size"] : 4096,
@@ -263,67 +262,6 @@ function filterRules(lines: string[], c: DnsBuildContext): HostMatcher {
 }
 
 /**
- * A list of Clash domain patterns, `geosite:a,b` and `rule-set:a,b` entries (fake-ip-filter,
- * fallback-filter.domain) as one predicate: a trie for the patterns, then the sets in order.
- */
-function domainList(entries: string[], path: string, c: DnsBuildContext): HostMatcher {
-  const trie = new DomainTrie<true>();
-  const others: HostMatcher[] = [];
-  entries.forEach((entry, i) => {
-    const m = setMatcher(entry, `${path}[${i}]`, c);
-    if (m) {
-      others.push(m);
-      return;
-    }
-    if (m === null) return;
-    try {
-      trie.insert(entry, true);
-    } catch (err) {
-      c.error(`${path}[${i}]`, (err as Error).message);
-    }
-  });
-  if (others.length === 0) return (h) => trie.search(h) !== undefined;
-  return (h) => trie.search(h) !== undefined || others.some((m) => m(h));
-}
-
-/**
- * `geosite:a,b` / `rule-set:a,b` as a predicate; undefined for a plain pattern; null when the
- * entry was invalid (already reported).
- */
-function setMatcher(entry: string, path: string, c: DnsBuildContext): HostMatcher | undefined | null {
-  const lower = entry.toLowerCase();
-  if (lower.startsWith("geosite:")) {
-    const matchers: HostMatcher[] = [];
-    for (const code of entry.slice(8).split(",")) {
-      try {
-        matchers.push(c.env.geo.site(code.trim()));
-      } catch (err) {
-        c.error(path, (err as Error).message);
-        return null;
-      }
-    }
-    return (h) => matchers.some((m) => m(h));
-  }
-  if (lower.startsWith("rule-set:")) {
-    const sets: RuleSetRef[] = [];
-    for (const name of entry.slice(9).split(",")) {
-      const set = c.env.ruleSet(name.trim());
-      if (!set) {
-        c.error(path, `rule-set "${name.trim()}" is not defined in rule-providers`);
-        return null;
-      }
-      if (set.behavior === "ipcidr") {
-        c.error(path, `rule-set "${set.name}" has behavior ipcidr; only domain or classical sets match names`);
-        return null;
-      }
-      sets.push(set);
-    }
-    return (h) => sets.some((s) => s.matchDomain(h));
-  }
-  return undefined;
-}
-
-/**
  * `nameserver-policy` in file order; consecutive plain-domain keys share one trie, so inside such
  * a run the trie's priority (exact > `*` > `.`) decides, as in mihomo.
  */
@@ -339,7 +277,7 @@ function policyOf(policy: Record<string, string | string[]>, c: DnsBuildContext)
   for (const [key, value] of Object.entries(policy)) {
     const path = `dns.nameserver-policy["${key}"]`;
     const servers = nameservers(Array.isArray(value) ? value : [value], path, c);
-    const set = setMatcher(key, path, c);
+    const set = nameSetMatcher(key, path, c);
     if (set === null) continue;
     if (set) {
       flush();

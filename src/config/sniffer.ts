@@ -1,13 +1,13 @@
 import type { Static, TSchema } from "@sinclair/typebox";
 import { IpRangeTable } from "../core/ip-ranges.ts";
-import { DomainTrie } from "../dns/domain-trie.ts";
 import { createMetadata } from "../sdk/metadata.ts";
 import { isLanAddress, parseIp, parsePrefix } from "../sdk/ip.ts";
 import type { PortRanges } from "../sdk/ports.ts";
-import type { GeoMatcher, RuleEnv, RuleSetRef } from "../sdk/types.ts";
+import type { RuleEnv } from "../sdk/types.ts";
 import type { HostMatcher, IpMatcher, SniffProtocol, SnifferOptions } from "../sniff/sniffer.ts";
 import type { RawConfig } from "./build.ts";
 import { keyPath } from "./issues.ts";
+import { nameList, namesAfter, ruleSetFor, warnOf } from "./name-lists.ts";
 import { SniffProtocolSchema } from "./schema.ts";
 
 export interface SnifferBuildContext {
@@ -58,8 +58,8 @@ export function buildSniffer(raw: RawConfig, c: SnifferBuildContext): SnifferOpt
   }
   const options: SnifferOptions = {
     protocols,
-    forceDomain: domainList(s["force-domain"] ?? [], "sniffer.force-domain", c),
-    skipDomain: domainList(s["skip-domain"] ?? [], "sniffer.skip-domain", c),
+    forceDomain: optionalList(s["force-domain"] ?? [], "sniffer.force-domain", c),
+    skipDomain: optionalList(s["skip-domain"] ?? [], "sniffer.skip-domain", c),
     skipSrcAddress: addressList(s["skip-src-address"] ?? [], "sniffer.skip-src-address", c),
     skipDstAddress: addressList(s["skip-dst-address"] ?? [], "sniffer.skip-dst-address", c),
     forceDnsMapping: s["force-dns-mapping"] ?? true,
@@ -103,54 +103,9 @@ function portList(items: (number | string)[], path: string, c: SnifferBuildConte
   return ok ? Uint16Array.from(out) : undefined;
 }
 
-/** The names after `prefix:` (`geosite:cn,google`), trimmed. */
-function namesAfter(entry: string, prefix: string): string[] {
-  return entry
-    .slice(prefix.length)
-    .split(",")
-    .map((n) => n.trim());
-}
-
-function warnOf(m: GeoMatcher, path: string, c: SnifferBuildContext): GeoMatcher {
-  if (m.warning) c.warn(path, m.warning);
-  return m;
-}
-
-/** A rule-set by name for a sniffer list: `unusable` behaviour is an error, classical a warning. */
-function ruleSet(name: string, unusable: RuleSetRef["behavior"], path: string, c: SnifferBuildContext): RuleSetRef | undefined {
-  const set = c.env.ruleSet(name);
-  if (!set) c.error(path, `rule-set "${name}" is not defined in rule-providers`);
-  else if (set.behavior === unusable) c.error(path, `rule-set "${name}" has behavior ${unusable}, which cannot match here`);
-  else if (set.behavior === "classical") c.warn(path, `rule-set "${name}" is classical: only its ${unusable === "ipcidr" ? "domain" : "IP"} rules can match here`);
-  return set && set.behavior !== unusable ? set : undefined;
-}
-
-/**
- * `force-domain` / `skip-domain`: Clash domain patterns in one trie, then `geosite:` and `rule-set:`
- * entries; undefined for an empty list.
- */
-function domainList(entries: string[], path: string, c: SnifferBuildContext): HostMatcher | undefined {
-  if (entries.length === 0) return undefined;
-  const trie = new DomainTrie<true>();
-  const others: HostMatcher[] = [];
-  entries.forEach((entry, i) => {
-    const at = `${path}[${i}]`;
-    const lower = entry.toLowerCase();
-    try {
-      if (lower.startsWith("geosite:")) {
-        for (const code of namesAfter(entry, "geosite:")) others.push(warnOf(c.env.geo.site(code), at, c));
-      } else if (lower.startsWith("rule-set:")) {
-        for (const name of namesAfter(entry, "rule-set:")) {
-          const set = ruleSet(name, "ipcidr", at, c);
-          if (set) others.push((h) => set.matchDomain(h));
-        }
-      } else trie.insert(entry, true);
-    } catch (err) {
-      c.error(at, (err as Error).message);
-    }
-  });
-  if (others.length === 0) return (h) => trie.search(h) !== undefined;
-  return (h) => trie.search(h) !== undefined || others.some((m) => m(h));
+/** `force-domain` / `skip-domain`; undefined for an empty list, so the sniffer skips the test. */
+function optionalList(entries: string[], path: string, c: SnifferBuildContext): HostMatcher | undefined {
+  return entries.length === 0 ? undefined : nameList(entries, path, c);
 }
 
 /**
@@ -173,7 +128,7 @@ function addressList(entries: string[], path: string, c: SnifferBuildContext): I
         }
       } else if (lower.startsWith("rule-set:")) {
         for (const name of namesAfter(entry, "rule-set:")) {
-          const set = ruleSet(name, "domain", at, c);
+          const set = ruleSetFor(name, "domain", at, c);
           if (set) {
             others.push((ip) => {
               probe.destinationIP = ip;
