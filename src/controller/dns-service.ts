@@ -1,20 +1,15 @@
 import type { RecordType } from "dns-packet";
+import * as rrTypes from "dns-packet/types.js";
 import { buildQuery, type DnsAnswer, type DnsMessage } from "../dns/message.ts";
 import type { DnsRuntime } from "../dns/service.ts";
 import type { DnsQueryResult, DnsRecordJson, DnsService } from "./host.ts";
-
-const TYPE_NUMBERS: Record<string, number> = {
-  A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, HINFO: 13, MX: 15, TXT: 16, RP: 17, AFSDB: 18, SIG: 24, KEY: 25,
-  AAAA: 28, LOC: 29, SRV: 33, NAPTR: 35, KX: 36, CERT: 37, DNAME: 39, OPT: 41, APL: 42, DS: 43, SSHFP: 44,
-  IPSECKEY: 45, RRSIG: 46, NSEC: 47, DNSKEY: 48, DHCID: 49, NSEC3: 50, NSEC3PARAM: 51, TLSA: 52, HIP: 55,
-  CDS: 59, CDNSKEY: 60, SPF: 99, TKEY: 249, TSIG: 250, IXFR: 251, AXFR: 252, ANY: 255, CAA: 257, TA: 32768, DLV: 32769,
-};
 
 /** The controller's view of ferry's DNS: `/dns/query` (main resolver), DoH (the DNS service), flushes. */
 export function dnsServiceOf(dns: DnsRuntime): DnsService {
   return {
     async query(name, qtype) {
-      const type = typeName(qtype);
+      // dns-packet's own table names the type (`UNKNOWN_<n>` for those it has no name for).
+      const type = rrTypes.toString(qtype) as RecordType;
       const answer = await dns.main.exchange(buildQuery(name.replace(/\.$/, "") || ".", type, { ednsSize: 0 }));
       return queryJson(answer, name, qtype);
     },
@@ -22,17 +17,6 @@ export function dnsServiceOf(dns: DnsRuntime): DnsService {
     flushCache: () => dns.flushCache(),
     flushFakeIp: () => dns.flushFakeIp(),
   };
-}
-
-/** dns-packet names types it knows and spells the rest `UNKNOWN_<n>`. */
-function typeName(qtype: number): RecordType {
-  for (const [name, n] of Object.entries(TYPE_NUMBERS)) if (n === qtype) return name as RecordType;
-  return `UNKNOWN_${qtype}` as RecordType;
-}
-
-function typeNumber(type: string): number {
-  if (type.startsWith("UNKNOWN_")) return Number(type.slice(8));
-  return TYPE_NUMBERS[type] ?? 0;
 }
 
 function queryJson(answer: DnsMessage, name: string, qtype: number): DnsQueryResult {
@@ -58,7 +42,7 @@ function queryJson(answer: DnsMessage, name: string, qtype: number): DnsQueryRes
 
 function recordJson(r: DnsAnswer): DnsRecordJson {
   const rr = r as DnsAnswer & { ttl?: number; data?: unknown };
-  return { TTL: rr.ttl ?? 0, data: presentation(r.type, rr.data), name: fqdn(r.name), type: typeNumber(r.type) };
+  return { TTL: rr.ttl ?? 0, data: presentation(r.type, rr.data), name: fqdn(r.name), type: rrTypes.toType(r.type) };
 }
 
 function fqdn(name: string): string {
