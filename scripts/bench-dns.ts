@@ -8,12 +8,12 @@
  *
  *   bun scripts/bench-dns.ts
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { FakeIpPool } from "../src/dns/fakeip.ts";
 import { dnsLoad } from "./lib/dns-load.ts";
-import { freePort } from "./lib/launch.ts";
+import { freePort, launch, type Running } from "./lib/launch.ts";
 import { cpuSeconds, memBytes } from "./lib/proc.ts";
 import { startPeer, stopAll } from "./peers.ts";
 
@@ -42,35 +42,11 @@ async function measure(server: string, pid: number, port: number, names: string[
   return { server, qps: r.qps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors, cpuSecPer100k: (cpu / Math.max(r.answered, 1)) * 100_000 };
 }
 
-/** Start `ferry run` in its own process with a config; resolves once its DNS port answers. */
-async function startFerry(config: string, port: number): Promise<{ pid: number; stop(): Promise<void> }> {
-  const home = mkdtempSync(join(tmpdir(), "ferry-bench-dns-"));
-  writeFileSync(join(home, "config.yaml"), config);
-  const proc = Bun.spawn([process.execPath, "--no-install", join(ROOT, "src/cli/main.ts"), "run", "-d", home], {
-    cwd: ROOT,
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  // Ready once the DNS port answers (bounded): the log's wording is not an interface.
-  const deadline = Date.now() + 20_000;
-  let ready = false;
-  while (!ready && Date.now() < deadline && proc.exitCode === null) {
-    const r = await dnsLoad({ host: "127.0.0.1", port, names: ["probe.test"], count: 1, concurrency: 1, timeoutMs: 200, maxMs: 500 });
-    ready = r.answered > 0;
-  }
-  if (!ready) {
-    proc.kill();
-    throw new Error(`ferry did not open its DNS listener on ${port}:\n${await new Response(proc.stderr).text()}`);
-  }
-  return {
-    pid: proc.pid,
-    async stop() {
-      proc.kill("SIGTERM");
-      await proc.exited;
-      rmSync(home, { recursive: true, force: true });
-    },
-  };
+/** `ferry run` in its own process (the harness's launch: waits until it owns the DNS port, stops it after). */
+async function startFerry(config: string, port: number): Promise<Running> {
+  const dir = mkdtempSync(join(tmpdir(), "ferry-bench-dns-"));
+  writeFileSync(join(dir, "config.yaml"), config);
+  return launch({ name: "ferry", cmd: [process.execPath, "--no-install", join(ROOT, "src/cli/main.ts"), "run", "-d", dir], dir, removeDir: true, tcp: [port], udp: [port] });
 }
 
 function poolMemory(): { bytesPerEntry: number; buildMs: number } {
