@@ -5,7 +5,7 @@
  * is opened on first use, closed after IDLE_MS without queries, and replaced when the server
  * closes it; a query that finds a kept connection closed under it is sent once more on a new one.
  */
-import { idOf, setId } from "../../src/dns/message.ts";
+import { frameTcp, idOf, setId, TcpFramer } from "../../src/dns/message.ts";
 import type { CreateContext, DialOptions, Duplex, Resolver } from "../../src/sdk/index.ts";
 import { bounded, ConnectionLost, EXCHANGE_TIMEOUT_MS, ExchangeTimeout, IDLE_MS, named } from "./common.ts";
 import { checkReply } from "./wire.ts";
@@ -72,7 +72,7 @@ class Connection {
   private readonly ready: Promise<Duplex>;
   private readonly pending = new Map<number, Pending>();
   private readonly dialing = new AbortController();
-  private rest: Uint8Array | undefined;
+  private readonly framer = new TcpFramer();
   private lastRead = 0;
   private idle: ReturnType<typeof setTimeout> | undefined;
 
@@ -107,10 +107,7 @@ class Connection {
     if (this.dead) return Promise.reject(new ConnectionLost(`${this.what}: connection closed`));
     const id = this.freeId();
     if (id < 0) return Promise.reject(new Error(`${this.what}: 65536 queries in flight`));
-    const frame = new Uint8Array(message.length + 2);
-    frame[0] = message.length >> 8;
-    frame[1] = message.length & 0xff;
-    frame.set(message, 2);
+    const frame = frameTcp(message);
     const query = frame.subarray(2);
     setId(query, id);
     this.stopIdle();
@@ -177,20 +174,7 @@ class Connection {
 
   private read(chunk: Uint8Array): void {
     this.lastRead = performance.now();
-    let b = chunk;
-    if (this.rest) {
-      b = new Uint8Array(this.rest.length + chunk.length);
-      b.set(this.rest);
-      b.set(chunk, this.rest.length);
-    }
-    let off = 0;
-    while (b.length - off >= 2) {
-      const len = (b[off]! << 8) | b[off + 1]!;
-      if (b.length - off - 2 < len) break;
-      this.deliver(new Uint8Array(b.subarray(off + 2, off + 2 + len)));
-      off += 2 + len;
-    }
-    this.rest = off < b.length ? new Uint8Array(b.subarray(off)) : undefined;
+    this.framer.push(chunk, (reply) => this.deliver(reply));
   }
 
   private deliver(reply: Uint8Array): void {

@@ -142,3 +142,40 @@ export function addressesOf(message: DnsMessage): string[] {
   for (const r of message.answers ?? []) if (r.type === "A" || r.type === "AAAA") out.push(r.data as string);
   return out;
 }
+
+/** A message with the 2-byte length prefix DNS over TCP and TLS uses (RFC 1035 §4.2.2). */
+export function frameTcp(message: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(message.length + 2);
+  frame[0] = message.length >> 8;
+  frame[1] = message.length & 0xff;
+  frame.set(message, 2);
+  return frame;
+}
+
+/** Splits a DNS-over-TCP byte stream into messages; a partial one waits for the next chunk. */
+export class TcpFramer {
+  private rest: Uint8Array | undefined;
+
+  /** Bytes held back while a message is incomplete. */
+  get buffered(): number {
+    return this.rest?.length ?? 0;
+  }
+
+  /** Feed one chunk; `onMessage` gets each complete message as its own copy. */
+  push(chunk: Uint8Array, onMessage: (message: Uint8Array) => void): void {
+    let b = chunk;
+    if (this.rest) {
+      b = new Uint8Array(this.rest.length + chunk.length);
+      b.set(this.rest);
+      b.set(chunk, this.rest.length);
+    }
+    let off = 0;
+    while (b.length - off >= 2) {
+      const len = (b[off]! << 8) | b[off + 1]!;
+      if (b.length - off - 2 < len) break;
+      onMessage(b.slice(off + 2, off + 2 + len));
+      off += 2 + len;
+    }
+    this.rest = off < b.length ? b.slice(off) : undefined;
+  }
+}

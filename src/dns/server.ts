@@ -1,7 +1,7 @@
 import type { Socket, TCPSocketListener, udp } from "bun";
 import type { Logger } from "../sdk/types.ts";
 import type { DnsHandler } from "./handler.ts";
-import { decodeMessage, encodeMessage, TRUNCATED } from "./message.ts";
+import { decodeMessage, encodeMessage, frameTcp, TcpFramer, TRUNCATED } from "./message.ts";
 
 /** Largest UDP answer for a client that did not advertise EDNS0 (RFC 1035). */
 const PLAIN_UDP_MAX = 512;
@@ -9,7 +9,7 @@ const PLAIN_UDP_MAX = 512;
 const TCP_BUFFER_MAX = 65_537;
 
 interface TcpState {
-  buffer: Uint8Array;
+  framer: TcpFramer;
 }
 
 /**
@@ -88,7 +88,7 @@ export class DnsServer {
       port,
       socket: {
         open(socket) {
-          socket.data = { buffer: new Uint8Array(0) };
+          socket.data = { framer: new TcpFramer() };
         },
         data(socket, chunk) {
           self.readTcp(socket, chunk);
@@ -119,38 +119,16 @@ export class DnsServer {
   }
 
   private readTcp(socket: Socket<TcpState>, chunk: Uint8Array): void {
-    const state = socket.data;
-    let buf = state.buffer.length === 0 ? chunk : concat(state.buffer, chunk);
-    while (buf.length >= 2) {
-      const size = (buf[0]! << 8) | buf[1]!;
-      if (buf.length < size + 2) break;
-      const message = buf.slice(2, size + 2);
-      buf = buf.subarray(size + 2);
+    const framer = socket.data.framer;
+    framer.push(chunk, (message) => {
       this.handler.handleWire(message).then(
-        (reply) => {
-          const framed = new Uint8Array(reply.length + 2);
-          framed[0] = reply.length >> 8;
-          framed[1] = reply.length & 0xff;
-          framed.set(reply, 2);
-          socket.write(framed);
-        },
+        (reply) => socket.write(frameTcp(reply)),
         (err) => {
           this.log.debug(`dns tcp: ${err instanceof Error ? err.message : String(err)}`);
           socket.end();
         },
       );
-    }
-    if (buf.length > TCP_BUFFER_MAX) {
-      socket.end();
-      return;
-    }
-    state.buffer = buf.length === 0 ? new Uint8Array(0) : buf.slice();
+    });
+    if (framer.buffered > TCP_BUFFER_MAX) socket.end();
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
