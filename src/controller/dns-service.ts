@@ -1,5 +1,5 @@
 import type { RecordType } from "dns-packet";
-import * as rrTypes from "dns-packet/types.js";
+import rrTypes from "dns-packet/types.js";
 import { buildQuery, type DnsAnswer, type DnsMessage } from "../dns/message.ts";
 import type { DnsRuntime } from "../dns/service.ts";
 import type { DnsQueryResult, DnsRecordJson, DnsService } from "./host.ts";
