@@ -131,12 +131,12 @@ function listenError(proto: string, host: string, port: number, err: unknown): E
  * Bind the TCP listener; the error names the address. Source checks (`lan-allowed-ips`,
  * `lan-disallowed-ips`) run before the handler sees the connection.
  */
-export function openTcp(ctx: ConnContext, handler: (stream: SocketStream) => void): TCPSocketListener<SocketStream> {
+export function openTcp(ctx: ConnContext, handler: (stream: SocketStream) => void, port = ctx.common.port): TCPSocketListener<SocketStream> {
   const { common } = ctx;
   try {
     return listenTcp({
       hostname: common.listen,
-      port: common.port,
+      port,
       onAccept(stream) {
         if (!common.allowSource(stream.remoteAddress)) {
           ctx.log.debug(`${stream.remoteAddress}:${stream.remotePort} refused by lan-allowed-ips/lan-disallowed-ips`);
@@ -147,7 +147,7 @@ export function openTcp(ctx: ConnContext, handler: (stream: SocketStream) => voi
       },
     });
   } catch (err) {
-    throw listenError("", common.listen, common.port, err);
+    throw listenError("", common.listen, port, err);
   }
 }
 

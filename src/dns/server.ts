@@ -1,4 +1,5 @@
 import type { Socket, TCPSocketListener, udp } from "bun";
+import { bindTcpThenUdp } from "../core/port-pair.ts";
 import type { Logger } from "../sdk/types.ts";
 import type { DnsHandler } from "./handler.ts";
 import { decodeMessage, encodeMessage, frameTcp, TcpFramer, TRUNCATED } from "./message.ts";
@@ -42,24 +43,14 @@ export class DnsServer {
     return this.udpSocket?.port ?? this.port;
   }
 
-  /**
-   * Bind UDP and TCP on one port. With port 0 the TCP listener picks it and UDP follows; when that
-   * number is taken for UDP, both let go and try again (a few times), since a free TCP port says
-   * nothing about UDP.
-   */
   async start(): Promise<void> {
-    const attempts = this.port === 0 ? 10 : 1;
-    for (let i = 1; ; i++) {
-      const tcp = this.listenTcp(this.port);
-      try {
-        this.udpSocket = await this.bindUdp(tcp.port);
-        this.tcp = tcp;
-        return;
-      } catch (err) {
-        tcp.stop(true);
-        if (i >= attempts) throw err;
-      }
-    }
+    const pair = await bindTcpThenUdp(
+      this.port,
+      (port) => this.listenTcp(port),
+      (port) => this.bindUdp(port),
+    );
+    this.tcp = pair.tcp;
+    this.udpSocket = pair.udp;
   }
 
   private bindUdp(port: number): Promise<udp.Socket<"uint8array">> {

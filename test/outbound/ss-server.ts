@@ -23,6 +23,7 @@ import {
 import { AEAD_MAX_PAYLOAD, ChunkReader, ChunkWriter, SS2022_MAX_PAYLOAD } from "../../plugins/outbound/ss/codec.ts";
 import { timestampFresh, writeTimestamp } from "../../plugins/outbound/ss/session.ts";
 import { ReplayWindow } from "../../plugins/outbound/ss/udp-codec.ts";
+import { bindTcpThenUdp } from "../../src/core/port-pair.ts";
 import { connectTcp, listenTcp, type SocketStream } from "../../src/core/socket-stream.ts";
 
 export interface TestServerOptions {
@@ -84,14 +85,6 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     const hash = aesBlock(identitySubkey(serverPsk, salt), identity, true);
     return users.find((u) => Buffer.from(pskHash(u)).equals(hash));
   };
-
-  const listener = listenTcp({
-    hostname: "127.0.0.1",
-    port: 0,
-    onAccept(client) {
-      handleTcp(client);
-    },
-  });
 
   function refuse(client: SocketStream, why: string): void {
     refusals.push(why);
@@ -307,16 +300,29 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
   const sessions = new Map<string, Session>();
   const xaead: Aead | undefined = m.is2022 && !m.aesBlock ? xchacha(aead) : undefined;
 
-  const udpServer = await Bun.udpSocket({
-    hostname: "127.0.0.1",
-    port: listener.port,
-    socket: {
-      data(_s, packet, port, address) {
-        const why = handlePacket(packet, { port, address });
-        if (why) refusals.push(why);
-      },
-    },
-  });
+  // TCP and UDP on one port, as ss-server listens.
+  const { tcp: listener, udp: udpServer } = await bindTcpThenUdp(
+    0,
+    (port) =>
+      listenTcp({
+        hostname: "127.0.0.1",
+        port,
+        onAccept(client) {
+          handleTcp(client);
+        },
+      }),
+    (port) =>
+      Bun.udpSocket({
+        hostname: "127.0.0.1",
+        port,
+        socket: {
+          data(_s, packet, port, address) {
+            const why = handlePacket(packet, { port, address });
+            if (why) refusals.push(why);
+          },
+        },
+      }),
+  );
 
   /** Seal a datagram from `source` back to the client of `s`. */
   function reply(s: Session, data: Uint8Array, source: { host: string; port: number }): void {

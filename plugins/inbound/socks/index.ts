@@ -2,6 +2,7 @@ import type { TCPSocketListener } from "bun";
 import type { SocketStream } from "../../../src/core/socket-stream.ts";
 import { API_VERSION, definePlugin, type Inbound, t } from "../../../src/sdk/index.ts";
 import { joinHostPort } from "../address.ts";
+import { bindTcpThenUdp } from "../../../src/core/port-pair.ts";
 import { HANDSHAKE_TIMEOUT_MS, openTcp } from "../shared.ts";
 import { handleSocks, type SocksContext } from "./handler.ts";
 import { SocksUdpRelay } from "./udp.ts";
@@ -25,18 +26,14 @@ export function socksFamilyInbound(
   let listener: TCPSocketListener<SocketStream> | undefined;
   return {
     async start() {
-      const tcp = openTcp(ctx, (stream) => serve(ctx, stream));
-      if (udpEnabled) {
-        const relay = new SocksUdpRelay(ctx);
-        try {
-          await relay.open(tcp.port);
-        } catch (err) {
-          tcp.stop(true);
-          throw err;
-        }
-        ctx.udp = relay;
+      const tcpAt = (port: number) => openTcp(ctx, (stream) => serve(ctx, stream), port);
+      if (!udpEnabled) {
+        listener = tcpAt(ctx.common.port);
+        return;
       }
-      listener = tcp;
+      const relay = new SocksUdpRelay(ctx);
+      listener = (await bindTcpThenUdp(ctx.common.port, tcpAt, (port) => relay.open(port))).tcp;
+      ctx.udp = relay;
     },
     close() {
       listener?.stop();

@@ -2,6 +2,7 @@ import type { TCPSocketListener, udp } from "bun";
 import { type SocketStream, unmapIPv4 } from "../../../src/core/socket-stream.ts";
 import { API_VERSION, createMetadata, definePlugin, type Inbound, t, UserError } from "../../../src/sdk/index.ts";
 import { joinHostPort, setDestination, splitHostPort } from "../address.ts";
+import { bindTcpThenUdp } from "../../../src/core/port-pair.ts";
 import { type ConnContext, HANDSHAKE_TIMEOUT_MS, openTcp, openUdp, tcpMetadata, UdpFlows } from "../shared.ts";
 
 const options = t.Object({
@@ -101,22 +102,16 @@ export default definePlugin({
         let boundPort = 0;
         return {
           async start() {
-            if (tcpOn) {
-              listener = openTcp(conn, (stream) => serveTcp(conn, stream, target.host, target.port));
-              boundPort = listener.port;
-            }
+            const tcpAt = (port: number) => openTcp(conn, (stream) => serveTcp(conn, stream, target.host, target.port), port);
             if (udpOn) {
               const u = new TunnelUdp(conn, target.host, target.port);
-              try {
-                await u.open(listener ? listener.port : common.port);
-              } catch (err) {
-                listener?.stop(true);
-                listener = undefined;
-                throw err;
-              }
+              if (tcpOn) listener = (await bindTcpThenUdp(common.port, tcpAt, (port) => u.open(port))).tcp;
+              else await u.open(common.port);
               relay = u;
-              boundPort ||= u.port;
+            } else {
+              listener = tcpAt(common.port);
             }
+            boundPort = listener ? listener.port : relay!.port;
           },
           close() {
             listener?.stop();
